@@ -1,0 +1,91 @@
+// Package sqldb is the one way Duikou talks to a relational database. It hides
+// the difference between PostgreSQL (pgx pool, production) and SQLite (pure-Go
+// driver, the embedded default) behind a small interface so that every store
+// is written once and runs, and is contract-tested, on both engines.
+//
+// SQL is written in PostgreSQL's dialect with $N placeholders, which SQLite
+// also accepts. Transactions travel in the context: InTx puts the transaction
+// into ctx, and every Exec/Query/QueryRow made with that ctx runs inside it.
+// That lets domain services compose several stores (a change and its audit row,
+// a state change and its outbox row) into one transaction without the stores
+// knowing about each other.
+package sqldb
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Dialect names the SQL engine behind a DB, for the few statements that differ.
+type Dialect int
+
+const (
+	Postgres Dialect = iota + 1
+	SQLite
+)
+
+func (d Dialect) String() string {
+	switch d {
+	case Postgres:
+		return "postgres"
+	case SQLite:
+		return "sqlite"
+	}
+	return "unknown"
+}
+
+// ErrNoRows is returned by Row.Scan when the query matched nothing.
+var ErrNoRows = errors.New("sqldb: no rows in result set")
+
+// ErrUniqueViolation wraps errors caused by a unique or primary key constraint.
+var ErrUniqueViolation = errors.New("sqldb: unique constraint violated")
+
+// ErrSerialization wraps errors the caller may cure by retrying the transaction
+// (serialization failure, deadlock, SQLite busy).
+var ErrSerialization = errors.New("sqldb: transaction conflict, retry")
+
+// Rows is the result of Query. Close must be called.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Row is the result of QueryRow.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Querier runs statements, inside the context's transaction if it has one.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
+	Query(ctx context.Context, sql string, args ...any) (Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) Row
+}
+
+// DB is a pool of connections to one database.
+type DB interface {
+	Querier
+	// InTx runs fn in one transaction, committed when fn returns nil and rolled
+	// back otherwise. The ctx given to fn carries the transaction. An InTx
+	// inside another joins the outer transaction.
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	Dialect() Dialect
+	Ping(ctx context.Context) error
+	Close()
+}
+
+// TimeFormat is how instants are written where the engine has no timestamp
+// type (SQLite): fixed width, UTC, microseconds, so that text order is time
+// order and values round-trip exactly as in PostgreSQL's timestamptz.
+const TimeFormat = "2006-01-02T15:04:05.000000Z"
+
+// Now returns the current instant at the precision both engines store.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+type txKey struct{}
+
+// InTransaction reports whether ctx carries an open transaction.
+func InTransaction(ctx context.Context) bool { return ctx.Value(txKey{}) != nil }

@@ -1,0 +1,76 @@
+package sqldb_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"duikou/internal/sqldb"
+	"duikou/internal/sqldb/sqldbtest"
+)
+
+func TestEngines(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		now := sqldb.Now()
+		id := "0194f5c2-7b7e-7cc3-9a1e-6f2b9d1c0a01"
+		if _, err := db.Exec(ctx, `INSERT INTO hospitals (id, name, org_code, tier, province, created_at, updated_at)
+			VALUES ($1, $2, $3, 'tertiary', 'P', $4, $4)`, id, "医院", "12345", now); err != nil {
+			t.Fatal(err)
+		}
+
+		t.Run("instants round-trip exactly in UTC", func(t *testing.T) {
+			var got time.Time
+			var null *time.Time
+			if err := db.QueryRow(ctx, `SELECT created_at, NULL FROM hospitals WHERE id = $1`, id).Scan(&got, &null); err != nil {
+				t.Fatal(err)
+			}
+			if !got.Equal(now) || got.Location() != time.UTC || null != nil {
+				t.Fatalf("got %v (%v), null %v; want %v UTC", got, got.Location(), null, now)
+			}
+		})
+
+		t.Run("unique violation is recognised", func(t *testing.T) {
+			_, err := db.Exec(ctx, `INSERT INTO hospitals (id, name, org_code, tier, province, created_at, updated_at)
+				VALUES ($1, 'x', '12345', 'tertiary', 'P', $2, $2)`, "0194f5c2-7b7e-7cc3-9a1e-6f2b9d1c0a02", now)
+			if !errors.Is(err, sqldb.ErrUniqueViolation) {
+				t.Fatalf("err = %v, want ErrUniqueViolation", err)
+			}
+		})
+
+		t.Run("no rows is recognised", func(t *testing.T) {
+			var s string
+			err := db.QueryRow(ctx, `SELECT name FROM hospitals WHERE org_code = $1`, "nope").Scan(&s)
+			if !errors.Is(err, sqldb.ErrNoRows) {
+				t.Fatalf("err = %v, want ErrNoRows", err)
+			}
+		})
+
+		t.Run("a failed transaction leaves nothing behind", func(t *testing.T) {
+			boom := errors.New("boom")
+			err := db.InTx(ctx, func(ctx context.Context) error {
+				if _, err := db.Exec(ctx, `UPDATE hospitals SET name = 'changed' WHERE id = $1`, id); err != nil {
+					return err
+				}
+				// A nested InTx joins the outer transaction.
+				return db.InTx(ctx, func(ctx context.Context) error { return boom })
+			})
+			if !errors.Is(err, boom) {
+				t.Fatalf("err = %v", err)
+			}
+			var name string
+			db.QueryRow(ctx, `SELECT name FROM hospitals WHERE id = $1`, id).Scan(&name)
+			if name != "医院" {
+				t.Fatalf("name = %q after rollback", name)
+			}
+		})
+
+		t.Run("migrations are applied once", func(t *testing.T) {
+			applied, err := sqldb.Migrate(ctx, db)
+			if err != nil || len(applied) != 0 {
+				t.Fatalf("second Migrate applied %v, err %v", applied, err)
+			}
+		})
+	})
+}
