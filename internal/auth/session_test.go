@@ -1,0 +1,210 @@
+package auth_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"duikou/internal/apperr"
+	"duikou/internal/audit"
+	"duikou/internal/auth"
+	"duikou/internal/sqldb"
+	"duikou/internal/sqldb/sqldbtest"
+)
+
+func TestAuthenticateBuildsThePrincipal(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		u, err := f.svc.CreateUser(ctx, f.admin, auth.NewUser{
+			Username: "desk.head", DisplayName: "Referral desk head", HospitalID: f.hospital,
+			Roles: []auth.Role{auth.ReferralDesk, auth.CountyDoctor}, Supervisor: true, Password: testPassword,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := f.login(t, "desk.head", testPassword)
+		p, err := f.svc.Authenticate(ctx, res.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.UserID != u.ID || p.Username != "desk.head" || p.DisplayName != "Referral desk head" ||
+			p.HospitalID != f.hospital || !p.Supervisor || p.SessionID == "" ||
+			!slices.Equal(p.Roles, []auth.Role{auth.CountyDoctor, auth.ReferralDesk}) {
+			t.Errorf("principal %+v", p)
+		}
+		if !p.CanReach(f.hospital) || !p.CanReach(f.paired) || p.CanReach(insertHospital(t, db)) {
+			t.Errorf("reach %v: want own hospital and the paired one only", p.Reach)
+		}
+		if res.CSRFToken != f.svc.CSRFToken(p.SessionID) || res.Principal.SessionID != p.SessionID {
+			t.Errorf("login result does not match the session")
+		}
+		if want := f.clock.Now().Add(12 * time.Hour); !res.ExpiresAt.Equal(want) {
+			t.Errorf("expires at %v, want %v", res.ExpiresAt, want)
+		}
+	})
+}
+
+func TestAuthenticateRefusesEndedSessions(t *testing.T) {
+	tests := []struct {
+		name      string
+		activeFor time.Duration // in use every 20 minutes for this long
+
+		idleFor time.Duration
+		logout  bool
+		ok      bool
+	}{
+		{name: "fresh", ok: true},
+		{name: "idle 29 minutes", idleFor: 29 * time.Minute, ok: true},
+		{name: "idle 30 minutes", idleFor: 30 * time.Minute},
+		{name: "in use for 11h40", activeFor: 11*time.Hour + 40*time.Minute, ok: true},
+		{name: "in use past the 12 h absolute expiry", activeFor: 12 * time.Hour},
+		{name: "logged out", logout: true},
+	}
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		f.createUser(t, "wu.di")
+		for _, tt := range tests {
+			res := f.login(t, "wu.di", testPassword)
+			for used := 20 * time.Minute; used <= tt.activeFor; used += 20 * time.Minute {
+				f.clock.Advance(20 * time.Minute)
+				if _, err := f.svc.Authenticate(ctx, res.Token); err != nil && used < 12*time.Hour {
+					t.Fatalf("%s: refused while in use at +%v: %v", tt.name, used, err)
+				}
+			}
+			f.clock.Advance(tt.idleFor)
+			if tt.logout {
+				if err := f.svc.Logout(ctx, res.Principal); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := f.svc.Authenticate(ctx, res.Token)
+			if tt.ok && err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			if !tt.ok && !errors.Is(err, apperr.ErrUnauthenticated) {
+				t.Errorf("%s: err = %v, want ErrUnauthenticated", tt.name, err)
+			}
+		}
+		for _, tok := range []string{"", "not-a-token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+			if _, err := f.svc.Authenticate(ctx, tok); !errors.Is(err, apperr.ErrUnauthenticated) {
+				t.Errorf("token %q: err = %v, want ErrUnauthenticated", tok, err)
+			}
+		}
+	})
+}
+
+func TestAuthenticateWritesLastSeenAtMostOncePerMinute(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		f.createUser(t, "yang.bo")
+		res := f.login(t, "yang.bo", testPassword)
+		start := f.clock.Now()
+		lastSeen := func() time.Time {
+			h := sha256.Sum256([]byte(res.Token))
+			s, err := f.users.SessionByTokenHash(ctx, h[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s.LastSeenAt
+		}
+		f.clock.Advance(59 * time.Second)
+		if _, err := f.svc.Authenticate(ctx, res.Token); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastSeen(); !got.Equal(start) {
+			t.Errorf("last_seen_at written within the minute: %v", got)
+		}
+		f.clock.Advance(time.Second)
+		if _, err := f.svc.Authenticate(ctx, res.Token); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := lastSeen(), start.Add(time.Minute); !got.Equal(want) {
+			t.Errorf("last_seen_at = %v, want %v", got, want)
+		}
+	})
+}
+
+func TestLogoutRevokesTheSessionAndIsAudited(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		u := f.createUser(t, "xu.hai")
+		first, second := f.login(t, "xu.hai", testPassword), f.login(t, "xu.hai", testPassword)
+		f.rec.reset()
+		if err := f.svc.Logout(ctx, first.Principal); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Authenticate(ctx, first.Token); !errors.Is(err, apperr.ErrUnauthenticated) {
+			t.Errorf("logged-out token: err = %v, want ErrUnauthenticated", err)
+		}
+		if _, err := f.svc.Authenticate(ctx, second.Token); err != nil {
+			t.Errorf("the user's other session ended too: %v", err)
+		}
+		got := f.rec.all()
+		if len(got) != 1 || got[0].Action != audit.Logout || got[0].ActorID != u.ID || got[0].ResourceID != first.Principal.SessionID {
+			t.Errorf("audit rows %+v", got)
+		}
+	})
+}
+
+func TestSessionTokenIsStoredOnlyAsItsHash(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		f.createUser(t, "fan.bing")
+		res := f.login(t, "fan.bing", testPassword)
+		raw, err := base64.RawURLEncoding.DecodeString(res.Token)
+		if err != nil || len(raw) != 32 {
+			t.Fatalf("token %q is not 32 random bytes in base64url", res.Token)
+		}
+		var id, addr, agent string
+		var stored []byte
+		err = db.QueryRow(ctx, `SELECT id, token_hash, client_addr, user_agent FROM sessions WHERE id = $1`,
+			res.Principal.SessionID).Scan(&id, &stored, &addr, &agent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := sha256.Sum256([]byte(res.Token))
+		if !bytes.Equal(stored, want[:]) {
+			t.Errorf("token_hash = %x, want SHA-256 of the token", stored)
+		}
+		for _, col := range []string{id, string(stored), addr, agent} {
+			if bytes.Contains([]byte(col), []byte(res.Token)) || bytes.Contains([]byte(col), raw) {
+				t.Errorf("the token itself is stored: %q", col)
+			}
+		}
+		if addr != "192.0.2.1" || agent != "test-agent" {
+			t.Errorf("client %q agent %q", addr, agent)
+		}
+	})
+}
+
+func TestCSRFTokenIsTheSessionHMAC(t *testing.T) {
+	svc, err := auth.NewService(auth.Config{Store: nopStore{}, Audit: &recorder{}, CSRFKey: csrfKey, Passwords: auth.CheapPasswordParams()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, csrfKey)
+	m.Write([]byte("session-1"))
+	if got, want := svc.CSRFToken("session-1"), base64.RawURLEncoding.EncodeToString(m.Sum(nil)); got != want {
+		t.Errorf("CSRFToken = %q, want %q", got, want)
+	}
+	if svc.CSRFToken("session-1") == svc.CSRFToken("session-2") {
+		t.Error("two sessions share a CSRF token")
+	}
+	if _, err := auth.NewService(auth.Config{Store: nopStore{}, Audit: &recorder{}, CSRFKey: []byte("short")}); err == nil {
+		t.Error("a short CSRF key was accepted")
+	}
+}
+
+// nopStore satisfies auth.Store for tests that never reach the database.
+type nopStore struct{ auth.Store }

@@ -1,0 +1,341 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"duikou/internal/apperr"
+	"duikou/internal/auth"
+	"duikou/internal/sqldb"
+	"duikou/internal/sqldb/sqldbtest"
+	"duikou/internal/store"
+)
+
+func usersNewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// usersHospital inserts a hospital directly: the directory is not under test.
+func usersHospital(t *testing.T, db sqldb.DB) string {
+	t.Helper()
+	id := usersNewID()
+	now := sqldb.Now()
+	_, err := db.Exec(context.Background(), `
+		INSERT INTO hospitals (id, name, org_code, tier, province, created_at, updated_at)
+		VALUES ($1, $2, $3, 'tertiary', 'Sichuan', $4, $4)`, id, "Hospital "+id[:8], "ORG-"+id, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func usersStaff(t *testing.T, db sqldb.DB, hospitalID string) string {
+	t.Helper()
+	id := usersNewID()
+	now := sqldb.Now()
+	_, err := db.Exec(context.Background(), `
+		INSERT INTO staff (id, hospital_id, name, title, created_at, updated_at)
+		VALUES ($1, $2, 'Li Na', 'attending', $3, $3)`, id, hospitalID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func usersSample(hospitalID, username string, roles ...auth.Role) auth.User {
+	now := sqldb.Now()
+	return auth.User{
+		ID: usersNewID(), Username: username, DisplayName: "Dr " + username, HospitalID: hospitalID,
+		Roles: roles, Version: 1, CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+func TestUsersCreateGetAndDuplicateUsername(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		s := store.NewUsers(db)
+		h := usersHospital(t, db)
+		u := usersSample(h, "wang.fang", auth.Specialist, auth.CountyDoctor)
+		u.StaffID = usersStaff(t, db, h)
+		u.Supervisor = true
+		if err := s.CreateUser(ctx, u, "$argon2id$hash"); err != nil {
+			t.Fatal(err)
+		}
+
+		got, err := s.User(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Roles come back in the canonical order whatever order they went in.
+		want := u
+		want.Roles = []auth.Role{auth.CountyDoctor, auth.Specialist}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("stored user\n got %+v\nwant %+v", got, want)
+		}
+
+		byName, hash, err := s.UserByUsername(ctx, "wang.fang")
+		if err != nil || byName.ID != u.ID || hash != "$argon2id$hash" {
+			t.Errorf("UserByUsername = %v, %q, %v", byName.ID, hash, err)
+		}
+		if h, err := s.PasswordHash(ctx, u.ID); err != nil || h != "$argon2id$hash" {
+			t.Errorf("PasswordHash = %q, %v", h, err)
+		}
+
+		dup := usersSample(h, "wang.fang", auth.Admin)
+		if err := s.CreateUser(ctx, dup, "x"); !errors.Is(err, apperr.ErrConflict) {
+			t.Errorf("duplicate username: err = %v, want ErrConflict", err)
+		}
+		if _, err := s.User(ctx, dup.ID); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("a refused create left a row behind: %v", err)
+		}
+		if _, err := s.User(ctx, usersNewID()); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("unknown id: err = %v, want ErrNotFound", err)
+		}
+		if _, _, err := s.UserByUsername(ctx, "nobody"); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("unknown username: err = %v, want ErrNotFound", err)
+		}
+
+		if ok, err := s.HospitalExists(ctx, h); !ok || err != nil {
+			t.Errorf("HospitalExists(existing) = %v, %v", ok, err)
+		}
+		if ok, err := s.HospitalExists(ctx, usersNewID()); ok || err != nil {
+			t.Errorf("HospitalExists(unknown) = %v, %v", ok, err)
+		}
+		if got, err := s.StaffHospital(ctx, u.StaffID); got != h || err != nil {
+			t.Errorf("StaffHospital = %q, %v", got, err)
+		}
+		if _, err := s.StaffHospital(ctx, usersNewID()); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("StaffHospital(unknown): %v", err)
+		}
+	})
+}
+
+func TestUsersListFiltersAndPages(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		s := store.NewUsers(db)
+		county, city := usersHospital(t, db), usersHospital(t, db)
+		var countyIDs, desks []string
+		for i := range 5 {
+			u := usersSample(county, fmt.Sprintf("county%d", i), auth.CountyDoctor)
+			if i%2 == 0 {
+				u.Roles = append(u.Roles, auth.ReferralDesk)
+				desks = append(desks, u.ID)
+			}
+			if err := s.CreateUser(ctx, u, "h"); err != nil {
+				t.Fatal(err)
+			}
+			countyIDs = append(countyIDs, u.ID)
+		}
+		other := usersSample(city, "city0", auth.ReferralDesk)
+		if err := s.CreateUser(ctx, other, "h"); err != nil {
+			t.Fatal(err)
+		}
+
+		ids := func(users []auth.User) []string {
+			var out []string
+			for _, u := range users {
+				out = append(out, u.ID)
+			}
+			return out
+		}
+		tests := []struct {
+			name string
+			f    auth.UserFilter
+			want []string
+		}{
+			{"one hospital", auth.UserFilter{HospitalID: county, Limit: 10}, countyIDs},
+			{"first page", auth.UserFilter{HospitalID: county, Limit: 2}, countyIDs[:2]},
+			{"next page", auth.UserFilter{HospitalID: county, After: countyIDs[1], Limit: 2}, countyIDs[2:4]},
+			{"one role in one hospital", auth.UserFilter{HospitalID: county, Role: auth.ReferralDesk, Limit: 10}, desks},
+			{"one role everywhere", auth.UserFilter{Role: auth.ReferralDesk, Limit: 10}, append(slices.Clone(desks), other.ID)},
+			{"nobody", auth.UserFilter{Role: auth.Auditor, Limit: 10}, nil},
+		}
+		for _, tt := range tests {
+			got, err := s.ListUsers(ctx, tt.f)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			if !slices.Equal(ids(got), tt.want) {
+				t.Errorf("%s: got %v, want %v", tt.name, ids(got), tt.want)
+			}
+		}
+		all, _ := s.ListUsers(ctx, auth.UserFilter{HospitalID: county, Limit: 10})
+		if len(all[0].Roles) != 2 || len(all[1].Roles) != 1 {
+			t.Errorf("roles not loaded with the list: %v / %v", all[0].Roles, all[1].Roles)
+		}
+	})
+}
+
+func TestUsersUpdateChecksVersion(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		s := store.NewUsers(db)
+		u := usersSample(usersHospital(t, db), "zhao.lei", auth.CountyDoctor)
+		if err := s.CreateUser(ctx, u, "h"); err != nil {
+			t.Fatal(err)
+		}
+		later := u.CreatedAt.Add(time.Hour)
+		edit := u
+		edit.DisplayName, edit.Roles, edit.Supervisor, edit.Disabled = "Zhao Lei", []auth.Role{auth.Specialist, auth.Auditor}, true, true
+		got, err := s.UpdateUser(ctx, edit, later)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Version != 2 || got.DisplayName != "Zhao Lei" || !got.Supervisor || !got.Disabled ||
+			!slices.Equal(got.Roles, []auth.Role{auth.Specialist, auth.Auditor}) || !got.UpdatedAt.Equal(later) {
+			t.Errorf("after update: %+v", got)
+		}
+
+		// A second edit of version 1 was made on stale data.
+		edit.DisplayName = "Someone else"
+		if _, err := s.UpdateUser(ctx, edit, later); !errors.Is(err, apperr.ErrStale) {
+			t.Errorf("stale version: err = %v, want ErrStale", err)
+		}
+		if cur, _ := s.User(ctx, u.ID); cur.DisplayName != "Zhao Lei" || cur.Version != 2 {
+			t.Errorf("a stale update changed the row: %+v", cur)
+		}
+		missing := edit
+		missing.ID = usersNewID()
+		if _, err := s.UpdateUser(ctx, missing, later); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("unknown user: err = %v, want ErrNotFound", err)
+		}
+
+		if err := s.SetPasswordHash(ctx, u.ID, "new-hash", later); err != nil {
+			t.Fatal(err)
+		}
+		if h, _ := s.PasswordHash(ctx, u.ID); h != "new-hash" {
+			t.Errorf("password hash = %q", h)
+		}
+		if cur, _ := s.User(ctx, u.ID); cur.Version != 2 {
+			t.Errorf("a password change moved the profile version to %d", cur.Version)
+		}
+	})
+}
+
+func TestUsersFailedLoginCounterAndLock(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		s := store.NewUsers(db)
+		u := usersSample(usersHospital(t, db), "chen.jie", auth.CountyDoctor)
+		if err := s.CreateUser(ctx, u, "h"); err != nil {
+			t.Fatal(err)
+		}
+		until := sqldb.Now().Add(15 * time.Minute)
+		for i := 1; i <= 2; i++ {
+			locked, err := s.RegisterFailedLogin(ctx, u.ID, 3, until)
+			if err != nil || locked {
+				t.Fatalf("failure %d: locked=%v err=%v", i, locked, err)
+			}
+			if cur, _ := s.User(ctx, u.ID); cur.FailedLogins != i || cur.LockedUntil != nil {
+				t.Fatalf("after failure %d: count %d lock %v", i, cur.FailedLogins, cur.LockedUntil)
+			}
+		}
+		locked, err := s.RegisterFailedLogin(ctx, u.ID, 3, until)
+		if err != nil || !locked {
+			t.Fatalf("third failure: locked=%v err=%v", locked, err)
+		}
+		cur, _ := s.User(ctx, u.ID)
+		if cur.LockedUntil == nil || !cur.LockedUntil.Equal(until) || cur.FailedLogins != 0 {
+			t.Errorf("after lock: count %d lock %v, want 0 and %v", cur.FailedLogins, cur.LockedUntil, until)
+		}
+		if cur.Version != 1 {
+			t.Errorf("login failures moved the profile version to %d", cur.Version)
+		}
+		if err := s.ClearFailedLogins(ctx, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if cur, _ := s.User(ctx, u.ID); cur.FailedLogins != 0 || cur.LockedUntil != nil {
+			t.Errorf("after clear: count %d lock %v", cur.FailedLogins, cur.LockedUntil)
+		}
+		if _, err := s.RegisterFailedLogin(ctx, usersNewID(), 3, until); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("unknown user: %v", err)
+		}
+	})
+}
+
+func TestUsersSessions(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		s := store.NewUsers(db)
+		u := usersSample(usersHospital(t, db), "liu.yang", auth.Specialist)
+		if err := s.CreateUser(ctx, u, "h"); err != nil {
+			t.Fatal(err)
+		}
+		now := sqldb.Now()
+		open := func(token string) auth.Session {
+			t.Helper()
+			sess := auth.Session{ID: usersNewID(), UserID: u.ID, CreatedAt: now, LastSeenAt: now,
+				ExpiresAt: now.Add(12 * time.Hour), ClientAddr: "10.0.0.7", UserAgent: "test"}
+			h := sha256.Sum256([]byte(token))
+			if err := s.CreateSession(ctx, sess, h[:]); err != nil {
+				t.Fatal(err)
+			}
+			return sess
+		}
+		lookup := func(token string) (auth.Session, error) {
+			h := sha256.Sum256([]byte(token))
+			return s.SessionByTokenHash(ctx, h[:])
+		}
+		a, b, c := open("token-a"), open("token-b"), open("token-c")
+
+		got, err := lookup("token-a")
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(a) {
+			t.Errorf("lookup\n got %+v %v\nwant %+v", got, err, a)
+		}
+		if _, err := lookup("token-x"); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("unknown token: %v", err)
+		}
+		// Only the hash is in the table, never the token itself.
+		var stored []byte
+		if err := db.QueryRow(ctx, `SELECT token_hash FROM sessions WHERE id = $1`, a.ID).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if want := sha256.Sum256([]byte("token-a")); !bytes.Equal(stored, want[:]) {
+			t.Errorf("token_hash = %x, want the SHA-256 of the token", stored)
+		}
+
+		// Touch moves last_seen_at forward only.
+		later := now.Add(5 * time.Minute)
+		if err := s.TouchSession(ctx, a.ID, later); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.TouchSession(ctx, a.ID, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := lookup("token-a"); !got.LastSeenAt.Equal(later) {
+			t.Errorf("last_seen_at = %v, want %v", got.LastSeenAt, later)
+		}
+
+		if err := s.RevokeSession(ctx, a.ID, later); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeSession(ctx, a.ID, later.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := lookup("token-a"); got.RevokedAt == nil || !got.RevokedAt.Equal(later) {
+			t.Errorf("revoked_at = %v, want %v", got.RevokedAt, later)
+		}
+
+		// Revoking the user's sessions keeps the one asked for.
+		n, err := s.RevokeUserSessions(ctx, u.ID, c.ID, later)
+		if err != nil || n != 1 {
+			t.Errorf("RevokeUserSessions = %d, %v; want 1 (b only)", n, err)
+		}
+		if got, _ := lookup("token-b"); got.RevokedAt == nil {
+			t.Errorf("session b %s still live", b.ID)
+		}
+		if got, _ := lookup("token-c"); got.RevokedAt != nil {
+			t.Errorf("kept session c was revoked")
+		}
+		if n, err := s.RevokeUserSessions(ctx, u.ID, "", later); err != nil || n != 1 {
+			t.Errorf("RevokeUserSessions(all) = %d, %v; want 1 (c)", n, err)
+		}
+	})
+}
