@@ -1,0 +1,244 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"duikou/internal/audit"
+	"duikou/internal/sqldb"
+)
+
+// AuditLog keeps the hash-chained audit log in audit_log, with each chain's
+// last chain_seq and hash in audit_heads. It is the audit.Store of the
+// platform database.
+type AuditLog struct {
+	db sqldb.DB
+	// walkPage is how many rows Walk reads per query.
+	walkPage int
+}
+
+var _ audit.Store = (*AuditLog)(nil)
+
+// NewAuditLog returns the audit log kept in db.
+func NewAuditLog(db sqldb.DB) *AuditLog {
+	return &AuditLog{db: db, walkPage: 1000}
+}
+
+const auditColumns = `seq, chain, chain_seq, at, actor_id, actor_hospital_id, action, resource_type,
+	resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash`
+
+func scanAuditEntry(row sqldb.Row, e *audit.Entry) error {
+	return row.Scan(&e.Seq, &e.Chain, &e.ChainSeq, &e.At, &e.ActorID, &e.ActorHospitalID, &e.Action,
+		&e.ResourceType, &e.ResourceID, &e.PatientID, (*string)(&e.Outcome), &e.RequestID, &e.ClientAddr,
+		&e.Detail, &e.PrevHash, &e.Hash)
+}
+
+// claimFreeHead takes the head of the first chain, starting at the preferred
+// one, that no other transaction holds. Rows this transaction already locked
+// are not skipped, so a transaction that appends again keeps to its chain
+// whenever its preferred one is busy. Nothing comes back only when every
+// chain is held by others.
+var claimFreeHead = fmt.Sprintf(`SELECT chain, chain_seq, hash FROM audit_heads
+	WHERE chain >= 0 AND chain < %[1]d
+	ORDER BY (chain - $1 + %[1]d) %% %[1]d
+	LIMIT 1 FOR UPDATE SKIP LOCKED`, audit.Chains)
+
+// Append writes e as the next row of a chain inside ctx's transaction, or
+// its own. The chain's head row is locked until the transaction ends, so
+// rows of one chain are numbered and linked one after another.
+//
+// On PostgreSQL this is two round trips inside the caller's transaction:
+// claim a head, then insert the row and move the head in one statement.
+// SQLite write transactions are exclusive already, so the preferred chain is
+// used as it is.
+func (s *AuditLog) Append(ctx context.Context, e *audit.Entry) error {
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		head, err := s.lockHead(ctx, e.Chain)
+		if err != nil {
+			return fmt.Errorf("lock audit chain head: %w", err)
+		}
+		e.Chain = head.Chain
+		e.ChainSeq = head.ChainSeq + 1
+		e.PrevHash = head.Hash
+		e.Hash = audit.ChainHash(e.PrevHash, *e)
+		if err := s.insert(ctx, e); err != nil {
+			return fmt.Errorf("insert audit row: %w", err)
+		}
+		return nil
+	})
+}
+
+func (s *AuditLog) lockHead(ctx context.Context, preferred int) (audit.Head, error) {
+	var h audit.Head
+	if s.db.Dialect() == sqldb.Postgres {
+		err := s.db.QueryRow(ctx, claimFreeHead, preferred).Scan(&h.Chain, &h.ChainSeq, &h.Hash)
+		if !errors.Is(err, sqldb.ErrNoRows) {
+			return h, err
+		}
+		// Every chain is busy (or the heads are missing): wait for ours.
+		// This transaction holds no head yet, or one would have come back,
+		// so waiting cannot close a cycle of audit appends.
+	}
+	lock := `SELECT chain, chain_seq, hash FROM audit_heads WHERE chain = $1`
+	if s.db.Dialect() == sqldb.Postgres {
+		lock += ` FOR UPDATE`
+	}
+	err := s.db.QueryRow(ctx, lock, preferred).Scan(&h.Chain, &h.ChainSeq, &h.Hash)
+	if !errors.Is(err, sqldb.ErrNoRows) {
+		return h, err
+	}
+	// Migration 0004 seeds every head; create one that is missing rather
+	// than fail. Should rows of the chain exist, the insert that follows
+	// fails on (chain, chain_seq) and Verify reports the missing head.
+	if _, err := s.db.Exec(ctx, `INSERT INTO audit_heads (chain, chain_seq, hash) VALUES ($1, 0, $2)
+		ON CONFLICT (chain) DO NOTHING`, preferred, audit.GenesisHash()); err != nil {
+		return h, err
+	}
+	err = s.db.QueryRow(ctx, lock, preferred).Scan(&h.Chain, &h.ChainSeq, &h.Hash)
+	return h, err
+}
+
+func (s *AuditLog) insert(ctx context.Context, e *audit.Entry) error {
+	args := []any{e.Chain, e.ChainSeq, e.At, e.ActorID, e.ActorHospitalID, e.Action, e.ResourceType,
+		e.ResourceID, e.PatientID, string(e.Outcome), e.RequestID, e.ClientAddr, e.Detail, e.PrevHash, e.Hash}
+	const insertRow = `INSERT INTO audit_log (chain, chain_seq, at, actor_id, actor_hospital_id, action,
+		resource_type, resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`
+	if s.db.Dialect() == sqldb.Postgres {
+		// One round trip for the row and the head.
+		return s.db.QueryRow(ctx, `WITH moved AS (
+			UPDATE audit_heads SET chain_seq = $2, hash = $15 WHERE chain = $1
+		) `+insertRow, args...).Scan(&e.Seq)
+	}
+	if err := s.db.QueryRow(ctx, insertRow, args...).Scan(&e.Seq); err != nil {
+		return err
+	}
+	_, err := s.db.Exec(ctx, `UPDATE audit_heads SET chain_seq = $2, hash = $3 WHERE chain = $1`,
+		e.Chain, e.ChainSeq, e.Hash)
+	return err
+}
+
+// Search returns up to p.Limit+1 rows matching f, newest first.
+func (s *AuditLog) Search(ctx context.Context, f audit.Filter, p audit.Page) ([]audit.Entry, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	for _, c := range []struct {
+		column string
+		value  string
+	}{
+		{"actor_id", f.ActorID}, {"actor_hospital_id", f.ActorHospitalID}, {"patient_id", f.PatientID},
+		{"action", f.Action}, {"resource_type", f.ResourceType}, {"resource_id", f.ResourceID},
+		{"outcome", string(f.Outcome)},
+	} {
+		if c.value != "" {
+			add(c.column+" = ?", c.value)
+		}
+	}
+	// Lets the planner use the partial indexes on these columns.
+	if f.PatientID != "" {
+		where = append(where, "patient_id <> ''")
+	}
+	if f.ResourceID != "" {
+		where = append(where, "resource_id <> ''")
+	}
+	if !f.From.IsZero() {
+		add("at >= ?", f.From)
+	}
+	if !f.To.IsZero() {
+		add("at < ?", f.To)
+	}
+	if p.BeforeSeq > 0 {
+		add("seq < ?", p.BeforeSeq)
+	}
+	q := `SELECT ` + auditColumns + ` FROM audit_log`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, p.Limit+1)
+	q += ` ORDER BY seq DESC LIMIT $` + strconv.Itoa(len(args))
+	rows, err := s.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Entry
+	for rows.Next() {
+		var e audit.Entry
+		if err := scanAuditEntry(rows, &e); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Heads returns every chain's recorded head.
+func (s *AuditLog) Heads(ctx context.Context) ([]audit.Head, error) {
+	rows, err := s.db.Query(ctx, `SELECT chain, chain_seq, hash FROM audit_heads ORDER BY chain`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []audit.Head
+	for rows.Next() {
+		var h audit.Head
+		if err := rows.Scan(&h.Chain, &h.ChainSeq, &h.Hash); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// Walk calls fn for every row in (chain, chain_seq) order. It reads a page
+// at a time, continuing after the last key seen, so memory stays flat and no
+// statement stays open for the whole walk (which would hold back SQLite's
+// checkpoints and a PostgreSQL connection).
+func (s *AuditLog) Walk(ctx context.Context, fn func(audit.Entry) error) error {
+	first := `SELECT ` + auditColumns + ` FROM audit_log ORDER BY chain, chain_seq LIMIT $1`
+	next := `SELECT ` + auditColumns + ` FROM audit_log
+		WHERE (chain, chain_seq) > ($2, $3) ORDER BY chain, chain_seq LIMIT $1`
+	var last *audit.Entry
+	for {
+		var rows sqldb.Rows
+		var err error
+		if last == nil {
+			rows, err = s.db.Query(ctx, first, s.walkPage)
+		} else {
+			rows, err = s.db.Query(ctx, next, s.walkPage, last.Chain, last.ChainSeq)
+		}
+		if err != nil {
+			return err
+		}
+		page := make([]audit.Entry, 0, s.walkPage)
+		for rows.Next() {
+			var e audit.Entry
+			if err := scanAuditEntry(rows, &e); err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, e)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(page) < s.walkPage {
+			return nil
+		}
+		last = &page[len(page)-1]
+	}
+}
