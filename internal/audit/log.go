@@ -186,20 +186,37 @@ func bound(s string, max int) string {
 	return s[:i] + truncatedMarker
 }
 
-// Search returns entries matching f, newest first: up to p.Limit of them,
-// plus one more when a further page exists (the caller's cue to offer a
-// cursor, the seq of the last entry shown).
+// Search returns entries matching f, newest first: up to p.Limit of them
+// (DefaultPageSize when 0), plus one more when a further page exists (the
+// caller's cue to offer a cursor: the seq of the last entry shown).
 func (l *Log) Search(ctx context.Context, f Filter, p Page) ([]Entry, error) {
+	for _, s := range []*string{&f.ActorID, &f.ActorHospitalID, &f.PatientID, &f.Action, &f.ResourceType, &f.ResourceID} {
+		*s = strings.TrimSpace(*s)
+	}
+	if err := CheckSearch(f, p).Err(); err != nil {
+		return nil, err
+	}
+	if p.Limit == 0 {
+		p.Limit = DefaultPageSize
+	}
+	if !f.From.IsZero() {
+		f.From = f.From.UTC()
+	}
+	if !f.To.IsZero() {
+		f.To = f.To.UTC()
+	}
+	return l.store.Search(ctx, f, p)
+}
+
+// CheckSearch returns what is wrong with a search, by the names of the
+// query fields, or nothing.
+func CheckSearch(f Filter, p Page) apperr.Invalid {
 	var v apperr.Invalid
-	for _, c := range []struct {
-		field string
-		value *string
-	}{
-		{"actor_id", &f.ActorID}, {"actor_hospital_id", &f.ActorHospitalID}, {"patient_id", &f.PatientID},
-		{"action", &f.Action}, {"resource_type", &f.ResourceType}, {"resource_id", &f.ResourceID},
+	for _, c := range []struct{ field, value string }{
+		{"actor_id", f.ActorID}, {"actor_hospital_id", f.ActorHospitalID}, {"patient_id", f.PatientID},
+		{"action", f.Action}, {"resource_type", f.ResourceType}, {"resource_id", f.ResourceID},
 	} {
-		*c.value = strings.TrimSpace(*c.value)
-		if utf8.RuneCountInString(*c.value) > maxField || !utf8.ValidString(*c.value) || strings.ContainsRune(*c.value, 0) {
+		if utf8.RuneCountInString(c.value) > maxField || !utf8.ValidString(c.value) || strings.ContainsRune(c.value, 0) {
 			v.Add(c.field, fmt.Sprintf("must be valid text of at most %d characters", maxField))
 		}
 	}
@@ -215,17 +232,5 @@ func (l *Log) Search(ctx context.Context, f Filter, p Page) ([]Entry, error) {
 	if p.Limit < 0 || p.Limit > MaxPageSize {
 		v.Add("limit", fmt.Sprintf("must be from 1 to %d", MaxPageSize))
 	}
-	if err := v.Err(); err != nil {
-		return nil, err
-	}
-	if p.Limit == 0 {
-		p.Limit = DefaultPageSize
-	}
-	if !f.From.IsZero() {
-		f.From = f.From.UTC()
-	}
-	if !f.To.IsZero() {
-		f.To = f.To.UTC()
-	}
-	return l.store.Search(ctx, f, p)
+	return v
 }
