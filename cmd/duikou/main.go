@@ -19,6 +19,7 @@ import (
 
 	"duikou/internal/app"
 	"duikou/internal/config"
+	"duikou/internal/demo"
 	"duikou/internal/logging"
 )
 
@@ -87,7 +88,7 @@ func publicURL(cfg config.Config, addr net.Addr) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
-func printDemoLogins(w io.Writer, logins []app.DemoLogin) {
+func printDemoLogins(w io.Writer, logins []demo.Login) {
 	fmt.Fprintln(w, "\nDemo logins (fictional province; every password below is for the demo only):")
 	fmt.Fprintf(w, "  %-22s %-18s %-34s %s\n", "USERNAME", "PASSWORD", "ROLES", "HOSPITAL")
 	for _, l := range logins {
@@ -110,7 +111,7 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		return 1
 	}
 	defer a.Close()
-	report, ok, err := a.VerifyAudit(ctx)
+	report, err := a.VerifyAudit(ctx)
 	if err != nil {
 		log.Error("audit verification failed to run", "err", err)
 		return 1
@@ -118,7 +119,7 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	enc.Encode(report)
-	if !ok {
+	if !report.OK {
 		return 1
 	}
 	return 0

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"duikou/internal/config"
+	"duikou/internal/demo"
 	"duikou/internal/httpapi"
 	"duikou/internal/kv"
 	"duikou/internal/sqldb"
@@ -38,7 +39,8 @@ type App struct {
 	stop     context.CancelFunc
 	closers  []func()
 
-	demoLogins []DemoLogin
+	svc        services
+	demoLogins []demo.Login
 }
 
 // New opens storage and Redis, applies migrations and builds the services.

@@ -2,25 +2,89 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 
+	"duikou/internal/audit"
+	"duikou/internal/auth"
+	"duikou/internal/demo"
+	"duikou/internal/directory"
 	"duikou/internal/httpapi"
+	"duikou/internal/kv"
+	"duikou/internal/secret"
+	"duikou/internal/store"
 )
+
+// services are the domain services of one instance.
+type services struct {
+	audit     *audit.Log
+	auth      *auth.Service
+	directory *directory.Service
+}
 
 // wire builds the domain services on the open database and Redis.
 func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
+	key, err := a.dataKey()
+	if err != nil {
+		return err
+	}
+	box, err := secret.New(key)
+	if err != nil {
+		return err
+	}
+
+	s := &a.svc
+	s.audit = audit.NewLog(store.NewAuditLog(a.DB), nil)
+	s.directory = directory.NewService(a.DB, store.NewDirectory(a.DB), s.audit)
+	s.auth, err = auth.NewService(auth.Config{
+		Store:   store.NewUsers(a.DB),
+		Audit:   s.audit,
+		Limiter: kv.NewLimiter(a.KV),
+		Reach:   s.directory.Reach,
+		CSRFKey: box.Derive("csrf"),
+		Log:     a.log,
+	})
+	if err != nil {
+		return err
+	}
+
+	d.Audit = s.audit
+	d.AuditLog = s.audit
+	d.Auth = s.auth
+	d.Directory = s.directory
+
+	if a.cfg.Demo {
+		logins, err := demo.Load(ctx, demo.Services{Directory: s.directory, Auth: s.auth})
+		if err != nil {
+			return fmt.Errorf("load demo data: %w", err)
+		}
+		a.demoLogins = logins
+	}
 	return nil
 }
 
-// DemoLogin is one printed demo account.
-type DemoLogin struct {
-	Username, Password, Hospital string
-	Roles                        []string
+// dataKey is the configured key, or for the embedded default one generated
+// once into the data directory.
+func (a *App) dataKey() ([]byte, error) {
+	if a.cfg.DataKey != "" {
+		k, err := secret.ParseKey(a.cfg.DataKey)
+		if err != nil {
+			return nil, fmt.Errorf("-data-key: %w", err)
+		}
+		return k, nil
+	}
+	path := filepath.Join(a.cfg.DataDir, "data.key")
+	k, err := secret.LoadOrCreateKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("data key %s: %w", path, err)
+	}
+	return k, nil
 }
 
 // DemoLogins lists the demo accounts after a -demo start.
-func (a *App) DemoLogins() []DemoLogin { return a.demoLogins }
+func (a *App) DemoLogins() []demo.Login { return a.demoLogins }
 
 // VerifyAudit checks the audit log's hash chains.
-func (a *App) VerifyAudit(ctx context.Context) (report any, ok bool, err error) {
-	return nil, false, nil
+func (a *App) VerifyAudit(ctx context.Context) (audit.Report, error) {
+	return a.svc.audit.Verify(ctx)
 }

@@ -14,7 +14,7 @@ const Province = "青川省"
 
 type hospital struct {
 	Key, Name, OrgCode, Tier, County, Address string
-	Departments                              []department
+	Departments                               []department
 }
 
 type department struct{ Code, Name string }

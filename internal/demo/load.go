@@ -1,0 +1,190 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+
+	"duikou/internal/auth"
+	"duikou/internal/directory"
+)
+
+// Services are what the loader creates records through, so demo data passes
+// the same validation and leaves the same audit rows as data entered by hand.
+type Services struct {
+	Directory *directory.Service
+	Auth      *auth.Service
+}
+
+// Login is one printed demo account.
+type Login struct {
+	Username, Password, Hospital string
+	Roles                        []string
+}
+
+// system is the actor of demo loading in the audit log.
+var system = auth.Principal{UserID: "system", DisplayName: "demo loader", Roles: []auth.Role{auth.Admin}}
+
+// Load creates what is missing of the demo province and returns its logins.
+func Load(ctx context.Context, s Services) ([]Login, error) {
+	ids, err := loadHospitals(ctx, s.Directory)
+	if err != nil {
+		return nil, err
+	}
+	depts := map[string]map[string]string{} // hospital key → code → department id
+	for _, h := range hospitals {
+		if depts[h.Key], err = loadDepartments(ctx, s.Directory, ids[h.Key], h.Departments); err != nil {
+			return nil, fmt.Errorf("%s departments: %w", h.Name, err)
+		}
+	}
+	if err := loadPairings(ctx, s.Directory, ids); err != nil {
+		return nil, err
+	}
+	return loadPeople(ctx, s, ids, depts)
+}
+
+func loadHospitals(ctx context.Context, dir *directory.Service) (map[string]string, error) {
+	existing, err := dir.Hospitals(ctx, system, directory.HospitalQuery{Province: Province, Limit: 200})
+	if err != nil {
+		return nil, err
+	}
+	byCode := map[string]string{}
+	for _, h := range existing {
+		byCode[h.OrgCode] = h.ID
+	}
+	ids := map[string]string{}
+	for _, h := range hospitals {
+		if id, ok := byCode[h.OrgCode]; ok {
+			ids[h.Key] = id
+			continue
+		}
+		created, err := dir.CreateHospital(ctx, system, directory.HospitalInput{
+			Name: h.Name, OrgCode: h.OrgCode, Tier: h.Tier, Province: Province, County: h.County, Address: h.Address,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("hospital %s: %w", h.Name, err)
+		}
+		ids[h.Key] = created.ID
+	}
+	return ids, nil
+}
+
+func loadDepartments(ctx context.Context, dir *directory.Service, hospitalID string, want []department) (map[string]string, error) {
+	existing, err := dir.Departments(ctx, system, hospitalID, "", 200)
+	if err != nil {
+		return nil, err
+	}
+	byCode := map[string]string{}
+	for _, d := range existing {
+		byCode[d.Code] = d.ID
+	}
+	for _, d := range want {
+		if _, ok := byCode[d.Code]; ok {
+			continue
+		}
+		created, err := dir.CreateDepartment(ctx, system, hospitalID, directory.DepartmentInput{Code: d.Code, Name: d.Name})
+		if err != nil {
+			return nil, fmt.Errorf("department %s: %w", d.Name, err)
+		}
+		byCode[d.Code] = created.ID
+	}
+	return byCode, nil
+}
+
+func loadPairings(ctx context.Context, dir *directory.Service, ids map[string]string) error {
+	for _, p := range pairings {
+		existing, err := dir.Pairings(ctx, system, directory.PairingQuery{HospitalID: ids[p.Recipient], Limit: 200})
+		if err != nil {
+			return err
+		}
+		found := false
+		for _, e := range existing {
+			found = found || (e.SupportingHospitalID == ids[p.Supporting] && e.RecipientHospitalID == ids[p.Recipient])
+		}
+		if found {
+			continue
+		}
+		if _, err := dir.CreatePairing(ctx, system, directory.PairingInput{
+			SupportingHospitalID: ids[p.Supporting], RecipientHospitalID: ids[p.Recipient], StartsOn: p.StartsOn, Status: "active",
+		}); err != nil {
+			return fmt.Errorf("pairing %s → %s: %w", p.Supporting, p.Recipient, err)
+		}
+	}
+	return nil
+}
+
+func loadPeople(ctx context.Context, s Services, ids map[string]string, depts map[string]map[string]string) ([]Login, error) {
+	names := map[string]string{}
+	for _, h := range hospitals {
+		names[h.Key] = h.Name
+	}
+	var logins []Login
+	for _, p := range people {
+		hospitalID := ids[p.Hospital]
+		staffID := ""
+		if p.Title != "" {
+			var err error
+			if staffID, err = ensureStaff(ctx, s.Directory, hospitalID, depts[p.Hospital][p.Department], p); err != nil {
+				return nil, fmt.Errorf("staff %s: %w", p.Name, err)
+			}
+		}
+		if p.Username == "" {
+			continue
+		}
+		roles := make([]auth.Role, len(p.Roles))
+		for i, r := range p.Roles {
+			roles[i] = auth.Role(r)
+		}
+		if err := ensureUser(ctx, s.Auth, hospitalID, staffID, p, roles); err != nil {
+			return nil, fmt.Errorf("user %s: %w", p.Username, err)
+		}
+		logins = append(logins, Login{Username: p.Username, Password: Password, Hospital: names[p.Hospital], Roles: p.Roles})
+	}
+	return logins, nil
+}
+
+func ensureStaff(ctx context.Context, dir *directory.Service, hospitalID, departmentID string, p person) (string, error) {
+	after := ""
+	for {
+		page, err := dir.Staff(ctx, system, directory.StaffQuery{HospitalID: hospitalID, After: after, Limit: 200})
+		if err != nil {
+			return "", err
+		}
+		for _, st := range page {
+			if st.Name == p.Name {
+				return st.ID, nil
+			}
+		}
+		if len(page) < 200 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	st, err := dir.CreateStaff(ctx, system, directory.StaffInput{
+		HospitalID: hospitalID, DepartmentID: departmentID, Name: p.Name, Title: p.Title, Phone: p.Phone,
+	})
+	return st.ID, err
+}
+
+func ensureUser(ctx context.Context, svc *auth.Service, hospitalID, staffID string, p person, roles []auth.Role) error {
+	after := ""
+	for {
+		page, err := svc.ListUsers(ctx, system, auth.UserFilter{HospitalID: hospitalID, After: after, Limit: 200})
+		if err != nil {
+			return err
+		}
+		for _, u := range page {
+			if u.Username == p.Username {
+				return nil
+			}
+		}
+		if len(page) < 200 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	_, err := svc.CreateUser(ctx, system, auth.NewUser{
+		Username: p.Username, DisplayName: p.Name, HospitalID: hospitalID, StaffID: staffID,
+		Roles: roles, Supervisor: p.Supervisor, Password: Password,
+	})
+	return err
+}
