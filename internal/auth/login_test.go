@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"duikou/internal/kv/kvtest"
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
+	"duikou/internal/store"
 )
 
 // The shared Redis limiter is what production wires in.
@@ -238,6 +240,84 @@ func TestLoginRehashesWhenParametersWereRaised(t *testing.T) {
 		}
 		if _, err := svc.Login(ctx, "gao.yan", testPassword, "192.0.2.1", ""); err != nil {
 			t.Errorf("login with the upgraded hash: %v", err)
+		}
+	})
+}
+
+// With the platform's hash-chained log on the same database, the audit rows
+// of logins land in audit_log and commit with the changes they record.
+func TestLoginAuditRowsLandInThePlatformLog(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db)
+		log := audit.NewLog(store.NewAuditLog(db), f.clock.Now)
+		svc, err := auth.NewService(auth.Config{Store: f.users, Audit: log, CSRFKey: csrfKey, Clock: f.clock.Now,
+			Passwords: auth.CheapPasswordParams(), MaxFailedLogins: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := audit.WithSource(context.Background(), audit.Source{RequestID: "req-12345678", ClientAddr: "192.0.2.50"})
+		u := f.createUser(t, "kong.rui")
+		svc.Login(ctx, "kong.rui", "wrong-password", "192.0.2.50", "")
+		svc.Login(ctx, "kong.rui", "wrong-password", "192.0.2.50", "")
+		f.clock.Advance(15 * time.Minute)
+		res, err := svc.Login(ctx, "kong.rui", testPassword, "192.0.2.50", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Logout(ctx, res.Principal); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.Query(ctx, `SELECT action, outcome, actor_id FROM audit_log ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var action, outcome, actor string
+			if err := rows.Scan(&action, &outcome, &actor); err != nil {
+				t.Fatal(err)
+			}
+			if actor != u.ID {
+				t.Errorf("%s row by %q, want %q", action, actor, u.ID)
+			}
+			got = append(got, action+"/"+outcome)
+		}
+		want := []string{"auth.login_failed/failure", "auth.login_failed/failure", "auth.lockout/success", "auth.login/success", "auth.logout/success"}
+		if !slices.Equal(got, want) {
+			t.Errorf("audit_log\n got %v\nwant %v", got, want)
+		}
+	})
+}
+
+// Concurrent wrong passwords are each counted and lock the account once.
+func TestLoginConcurrentFailuresLockOnce(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db)
+		u := f.createUser(t, "bai.lu")
+		f.rec.reset()
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				f.svc.Login(context.Background(), "bai.lu", "wrong-password", "192.0.2.1", "")
+			})
+		}
+		wg.Wait()
+		var lockouts, failures int
+		for _, a := range f.rec.actions() {
+			switch a {
+			case audit.Lockout:
+				lockouts++
+			case audit.LoginFailed:
+				failures++
+			}
+		}
+		if lockouts != 1 || failures != 8 {
+			t.Errorf("%d lockouts and %d failures recorded, want 1 and 8", lockouts, failures)
+		}
+		cur, _ := f.users.User(context.Background(), u.ID)
+		if !cur.LockedAt(f.clock.Now()) {
+			t.Errorf("account not locked: %+v", cur)
 		}
 	})
 }
