@@ -16,6 +16,7 @@ import (
 )
 
 func TestUserAdministrationIsForAdminsOnly(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -47,6 +48,7 @@ func TestUserAdministrationIsForAdminsOnly(t *testing.T) {
 }
 
 func TestCreateUserValidatesEveryField(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -120,6 +122,7 @@ func TestCreateUserValidatesEveryField(t *testing.T) {
 }
 
 func TestCreateUserStaffMustBelongToTheHospital(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -143,6 +146,7 @@ func TestCreateUserStaffMustBelongToTheHospital(t *testing.T) {
 }
 
 func TestUpdateUserNeedsTheCurrentVersion(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -181,6 +185,7 @@ func TestUpdateUserNeedsTheCurrentVersion(t *testing.T) {
 }
 
 func TestAdminCannotLockThemselvesOut(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -198,6 +203,7 @@ func TestAdminCannotLockThemselvesOut(t *testing.T) {
 }
 
 func TestResetPasswordEndsTheUsersSessions(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -225,6 +231,7 @@ func TestResetPasswordEndsTheUsersSessions(t *testing.T) {
 }
 
 func TestChangeOwnPassword(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -259,6 +266,7 @@ func TestChangeOwnPassword(t *testing.T) {
 }
 
 func TestUnlockLiftsTheLock(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -281,6 +289,7 @@ func TestUnlockLiftsTheLock(t *testing.T) {
 }
 
 func TestListUsersPagesAndFilters(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -303,6 +312,7 @@ func TestListUsersPagesAndFilters(t *testing.T) {
 }
 
 func TestBootstrapAdminOnlyOnAFreshInstallation(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db) // has bootstrapped "admin"
 		created, err := f.svc.BootstrapAdmin(context.Background(), auth.NewUser{

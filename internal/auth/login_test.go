@@ -23,6 +23,7 @@ import (
 var _ auth.Limiter = (*kv.Limiter)(nil)
 
 func TestLoginLockoutAfterRepeatedFailures(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -80,6 +81,7 @@ func TestLoginLockoutAfterRepeatedFailures(t *testing.T) {
 }
 
 func TestLoginSuccessResetsTheFailureCount(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -102,6 +104,7 @@ func TestLoginSuccessResetsTheFailureCount(t *testing.T) {
 }
 
 func TestLoginUnknownUserAndWrongPasswordFailAlike(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -135,6 +138,7 @@ func TestLoginUnknownUserAndWrongPasswordFailAlike(t *testing.T) {
 }
 
 func TestLoginNormalizesUsernameAndRequiresFields(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		f.createUser(t, "he.jun")
@@ -149,6 +153,7 @@ func TestLoginNormalizesUsernameAndRequiresFields(t *testing.T) {
 }
 
 func TestLoginDisabledUserIsRefused(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -169,6 +174,7 @@ func TestLoginDisabledUserIsRefused(t *testing.T) {
 }
 
 func TestLoginRateLimitedPerClientAddress(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		limiter := kv.NewLimiter(kvtest.ForTest(t))
 		f := newFixture(t, db, func(c *auth.Config) { c.Limiter = limiter; c.LoginsPerMinute = 3 })
@@ -197,6 +203,7 @@ func TestLoginRateLimitedPerClientAddress(t *testing.T) {
 // The counter change and its audit rows share a transaction: when the audit
 // write fails the failure is not counted either.
 func TestLoginFailureCountRollsBackWithItsAuditRow(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -221,6 +228,7 @@ func TestLoginFailureCountRollsBackWithItsAuditRow(t *testing.T) {
 }
 
 func TestLoginRehashesWhenParametersWereRaised(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -247,6 +255,7 @@ func TestLoginRehashesWhenParametersWereRaised(t *testing.T) {
 // With the platform's hash-chained log on the same database, the audit rows
 // of logins land in audit_log and commit with the changes they record.
 func TestLoginAuditRowsLandInThePlatformLog(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		log := audit.NewLog(store.NewAuditLog(db), f.clock.Now)
@@ -292,6 +301,7 @@ func TestLoginAuditRowsLandInThePlatformLog(t *testing.T) {
 
 // Concurrent wrong passwords are each counted and lock the account once.
 func TestLoginConcurrentFailuresLockOnce(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		u := f.createUser(t, "bai.lu")

@@ -10,6 +10,7 @@ import (
 )
 
 func TestPasswordHashIsPHCArgon2id(t *testing.T) {
+	t.Parallel()
 	p := PasswordParams{Memory: 128, Time: 2, Threads: 1}
 	h, err := hashPassword("correct horse battery", p)
 	if err != nil {
@@ -46,6 +47,7 @@ func TestPasswordHashIsPHCArgon2id(t *testing.T) {
 }
 
 func TestPasswordMalformedHashesAreRefused(t *testing.T) {
+	t.Parallel()
 	for _, h := range []string{
 		"",
 		"plain",
@@ -63,6 +65,7 @@ func TestPasswordMalformedHashesAreRefused(t *testing.T) {
 }
 
 func TestPasswordPolicy(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		password string
 		ok       bool

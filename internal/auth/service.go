@@ -264,32 +264,37 @@ var errLocked = apperr.Locked("the account is locked after repeated failed login
 // failLogin counts a wrong password and locks the account at the threshold;
 // the counter, the failure and the lock are recorded in one transaction.
 func (s *Service) failLogin(ctx context.Context, u User, entry audit.Entry) error {
-	var locked bool
+	var result LoginFailure
+	lockUntil := entry.At.Add(s.lockFor)
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		locked, err = s.store.RegisterFailedLogin(ctx, u.ID, s.maxFailures, entry.At.Add(s.lockFor))
+		result, err = s.store.RegisterFailedLogin(ctx, u.ID, entry.At, s.maxFailures, lockUntil)
 		if err != nil {
 			return err
 		}
 		entry.Action, entry.Outcome, entry.Detail = audit.LoginFailed, audit.Failure, "wrong password"
+		if result == FailureWhileLocked {
+			// Another attempt locked the account after this one read it.
+			entry.Outcome, entry.Detail = audit.Denied, "account locked"
+		}
 		if err := s.audit.Record(ctx, entry); err != nil {
 			return err
 		}
-		if !locked {
+		if result != FailureLocked {
 			return nil
 		}
 		entry.Action, entry.Outcome = audit.Lockout, audit.Success
 		entry.Detail = fmt.Sprintf("%d consecutive failed logins; locked until %s",
-			s.maxFailures, entry.At.Add(s.lockFor).Format(time.RFC3339))
+			s.maxFailures, lockUntil.Format(time.RFC3339))
 		return s.audit.Record(ctx, entry)
 	})
 	if err != nil {
 		return err
 	}
-	if locked {
-		return errLocked
+	if result == FailureCounted {
+		return errWrongCredentials
 	}
-	return errWrongCredentials
+	return errLocked
 }
 
 // newToken returns a fresh opaque session token and its SHA-256.

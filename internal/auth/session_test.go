@@ -19,6 +19,7 @@ import (
 )
 
 func TestAuthenticateBuildsThePrincipal(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -52,6 +53,7 @@ func TestAuthenticateBuildsThePrincipal(t *testing.T) {
 }
 
 func TestAuthenticateRefusesEndedSessions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		activeFor time.Duration // in use every 20 minutes for this long
@@ -102,6 +104,7 @@ func TestAuthenticateRefusesEndedSessions(t *testing.T) {
 }
 
 func TestAuthenticateWritesLastSeenAtMostOncePerMinute(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -134,6 +137,7 @@ func TestAuthenticateWritesLastSeenAtMostOncePerMinute(t *testing.T) {
 }
 
 func TestLogoutRevokesTheSessionAndIsAudited(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -157,6 +161,7 @@ func TestLogoutRevokesTheSessionAndIsAudited(t *testing.T) {
 }
 
 func TestSessionTokenIsStoredOnlyAsItsHash(t *testing.T) {
+	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		f := newFixture(t, db)
 		ctx := context.Background()
@@ -189,6 +194,7 @@ func TestSessionTokenIsStoredOnlyAsItsHash(t *testing.T) {
 }
 
 func TestCSRFTokenIsTheSessionHMAC(t *testing.T) {
+	t.Parallel()
 	svc, err := auth.NewService(auth.Config{Store: nopStore{}, Audit: &recorder{}, CSRFKey: csrfKey, Passwords: auth.CheapPasswordParams()})
 	if err != nil {
 		t.Fatal(err)

@@ -79,6 +79,18 @@ type UserChanges struct {
 	Disabled    *bool
 }
 
+// LoginFailure is what counting one failed login did.
+type LoginFailure int
+
+const (
+	// FailureCounted: one more consecutive failure, below the threshold.
+	FailureCounted LoginFailure = iota
+	// FailureLocked: this failure reached the threshold and locked the account.
+	FailureLocked
+	// FailureWhileLocked: the account was already locked; nothing was counted.
+	FailureWhileLocked
+)
+
 // Store keeps users and sessions. Implemented by store.Users; every method
 // joins the transaction in ctx when there is one.
 type Store interface {
@@ -106,10 +118,11 @@ type Store interface {
 	// SetPasswordHash replaces the user's password hash.
 	SetPasswordHash(ctx context.Context, userID, hash string, at time.Time) error
 
-	// RegisterFailedLogin counts one failed login. When the count reaches
-	// threshold the account is locked until lockUntil and the count restarts,
-	// so that after the lock the user again has threshold attempts.
-	RegisterFailedLogin(ctx context.Context, userID string, threshold int, lockUntil time.Time) (locked bool, err error)
+	// RegisterFailedLogin counts one failed login at instant at. When the
+	// count reaches threshold the account is locked until lockUntil and the
+	// count restarts, so that after the lock the user again has threshold
+	// attempts. Failures while the account is locked are not counted.
+	RegisterFailedLogin(ctx context.Context, userID string, at time.Time, threshold int, lockUntil time.Time) (LoginFailure, error)
 	// ClearFailedLogins resets the counter and lifts any lock.
 	ClearFailedLogins(ctx context.Context, userID string) error
 

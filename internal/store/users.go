@@ -265,15 +265,24 @@ func (s *Users) SetPasswordHash(ctx context.Context, userID, hash string, at tim
 
 // RegisterFailedLogin increments the counter atomically; the row lock taken
 // by the UPDATE serialises concurrent failures of the same account until the
-// transaction ends, so exactly one of them sets the lock.
-func (s *Users) RegisterFailedLogin(ctx context.Context, userID string, threshold int, lockUntil time.Time) (bool, error) {
-	var locked bool
+// transaction ends, so exactly one of them sets the lock. A lock that has
+// run out is cleared by the same statement.
+func (s *Users) RegisterFailedLogin(ctx context.Context, userID string, at time.Time, threshold int, lockUntil time.Time) (auth.LoginFailure, error) {
+	result := auth.FailureCounted
 	err := s.db.InTx(ctx, func(ctx context.Context) error {
 		var n int
-		err := s.db.QueryRow(ctx,
-			`UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`, userID).Scan(&n)
+		err := s.db.QueryRow(ctx, `
+			UPDATE users SET failed_logins = failed_logins + 1, locked_until = NULL
+			WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2)
+			RETURNING failed_logins`, userID, at).Scan(&n)
 		if errors.Is(err, sqldb.ErrNoRows) {
-			return apperr.ErrNotFound
+			var one int
+			err := s.db.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1`, userID).Scan(&one)
+			if errors.Is(err, sqldb.ErrNoRows) {
+				return apperr.ErrNotFound
+			}
+			result = auth.FailureWhileLocked
+			return err
 		}
 		if err != nil {
 			return err
@@ -281,11 +290,11 @@ func (s *Users) RegisterFailedLogin(ctx context.Context, userID string, threshol
 		if n < threshold {
 			return nil
 		}
-		locked = true
+		result = auth.FailureLocked
 		_, err = s.db.Exec(ctx, `UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2`, lockUntil, userID)
 		return err
 	})
-	return locked, err
+	return result, err
 }
 
 // ClearFailedLogins resets the counter and lifts any lock.

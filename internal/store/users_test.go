@@ -227,34 +227,53 @@ func TestUsersFailedLoginCounterAndLock(t *testing.T) {
 		if err := s.CreateUser(ctx, u, "h"); err != nil {
 			t.Fatal(err)
 		}
-		until := sqldb.Now().Add(15 * time.Minute)
-		for i := 1; i <= 2; i++ {
-			locked, err := s.RegisterFailedLogin(ctx, u.ID, 3, until)
-			if err != nil || locked {
-				t.Fatalf("failure %d: locked=%v err=%v", i, locked, err)
+		now := sqldb.Now()
+		until := now.Add(15 * time.Minute)
+		state := func() (int, *time.Time) {
+			t.Helper()
+			cur, err := s.User(ctx, u.ID)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if cur, _ := s.User(ctx, u.ID); cur.FailedLogins != i || cur.LockedUntil != nil {
-				t.Fatalf("after failure %d: count %d lock %v", i, cur.FailedLogins, cur.LockedUntil)
+			if cur.Version != 1 {
+				t.Errorf("login failures moved the profile version to %d", cur.Version)
+			}
+			return cur.FailedLogins, cur.LockedUntil
+		}
+		steps := []struct {
+			name      string
+			at        time.Time
+			want      auth.LoginFailure
+			wantCount int
+			wantLock  *time.Time
+		}{
+			{"first failure", now, auth.FailureCounted, 1, nil},
+			{"second failure", now, auth.FailureCounted, 2, nil},
+			{"third failure locks and restarts the count", now, auth.FailureLocked, 0, &until},
+			{"failure while locked is not counted", until.Add(-time.Second), auth.FailureWhileLocked, 0, &until},
+			{"failure after the lock counts afresh and clears it", until, auth.FailureCounted, 1, nil},
+		}
+		for _, st := range steps {
+			got, err := s.RegisterFailedLogin(ctx, u.ID, st.at, 3, until)
+			if err != nil || got != st.want {
+				t.Fatalf("%s: result %v err %v, want %v", st.name, got, err, st.want)
+			}
+			count, lock := state()
+			if count != st.wantCount || (lock == nil) != (st.wantLock == nil) || (lock != nil && !lock.Equal(*st.wantLock)) {
+				t.Errorf("%s: count %d lock %v, want %d and %v", st.name, count, lock, st.wantCount, st.wantLock)
 			}
 		}
-		locked, err := s.RegisterFailedLogin(ctx, u.ID, 3, until)
-		if err != nil || !locked {
-			t.Fatalf("third failure: locked=%v err=%v", locked, err)
-		}
-		cur, _ := s.User(ctx, u.ID)
-		if cur.LockedUntil == nil || !cur.LockedUntil.Equal(until) || cur.FailedLogins != 0 {
-			t.Errorf("after lock: count %d lock %v, want 0 and %v", cur.FailedLogins, cur.LockedUntil, until)
-		}
-		if cur.Version != 1 {
-			t.Errorf("login failures moved the profile version to %d", cur.Version)
+
+		if _, err := s.RegisterFailedLogin(ctx, u.ID, now, 3, until); err != nil {
+			t.Fatal(err)
 		}
 		if err := s.ClearFailedLogins(ctx, u.ID); err != nil {
 			t.Fatal(err)
 		}
-		if cur, _ := s.User(ctx, u.ID); cur.FailedLogins != 0 || cur.LockedUntil != nil {
-			t.Errorf("after clear: count %d lock %v", cur.FailedLogins, cur.LockedUntil)
+		if count, lock := state(); count != 0 || lock != nil {
+			t.Errorf("after clear: count %d lock %v", count, lock)
 		}
-		if _, err := s.RegisterFailedLogin(ctx, usersNewID(), 3, until); !errors.Is(err, apperr.ErrNotFound) {
+		if _, err := s.RegisterFailedLogin(ctx, usersNewID(), now, 3, until); !errors.Is(err, apperr.ErrNotFound) {
 			t.Errorf("unknown user: %v", err)
 		}
 	})
