@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -548,6 +549,84 @@ func TestAuditLogVerifyStreamsPastOnePage(t *testing.T) {
 		want := audit.Break{Chain: chain, ChainSeq: 2050, Seq: seq, Reason: "hash does not match the row's content: the row was altered"}
 		if rep.OK || rep.RowsChecked != rows || len(rep.Breaks) != 1 || rep.Breaks[0] != want {
 			t.Fatalf("report = %+v, want the one break %+v", rep, want)
+		}
+	})
+}
+
+// On PostgreSQL an appending transaction holds its chain's head until it
+// commits; a second transaction that prefers the same chain takes a free one
+// instead of waiting, and a transaction that appends again keeps to its chain.
+func TestAuditLogTransactionsDoNotQueueOnOneChain(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	l := newAuditTestLog(db)
+	ctx := audit.WithSource(context.Background(), audit.Source{RequestID: "same-request-id"})
+
+	holding, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.InTx(ctx, func(ctx context.Context) error {
+			if err := l.Record(ctx, audit.Entry{Action: "referral.create", Outcome: audit.Success, Detail: "first"}); err != nil {
+				return err
+			}
+			close(holding)
+			<-release
+			return l.Record(ctx, audit.Entry{Action: "referral.create", Outcome: audit.Success, Detail: "first again"})
+		})
+	}()
+	select {
+	case <-holding:
+	case err := <-done:
+		t.Fatal(err)
+	}
+
+	waitless, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := l.Record(waitless, audit.Entry{Action: "patient.read", Outcome: audit.Success, Detail: "second"}); err != nil {
+		t.Fatalf("second transaction waited for the first one's chain: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	chainOf := map[string]int{}
+	rows, err := db.Query(context.Background(), `SELECT detail, chain FROM audit_log`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var detail string
+		var chain int
+		if err := rows.Scan(&detail, &chain); err != nil {
+			t.Fatal(err)
+		}
+		chainOf[detail] = chain
+	}
+	rows.Close()
+	if chainOf["first"] != chainOf["first again"] || chainOf["first"] == chainOf["second"] {
+		t.Fatalf("chains = %v: want the first transaction on one chain, the second on another", chainOf)
+	}
+	auditWantIntact(t, auditVerify(t, l), 3)
+}
+
+// BenchmarkAuditLogRecordInTransaction measures Record on the path of a
+// patient-data change: inside the caller's transaction, many at once.
+func BenchmarkAuditLogRecordInTransaction(b *testing.B) {
+	db := sqldbtest.Postgres(b)
+	l := audit.NewLog(store.NewAuditLog(db), nil)
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ctx := audit.WithSource(context.Background(), audit.Source{RequestID: fmt.Sprintf("bench-%012d", n.Add(1))})
+			err := db.InTx(ctx, func(ctx context.Context) error {
+				return l.Record(ctx, audit.Entry{ActorID: "u", Action: "referral.create", ResourceType: "referral",
+					ResourceID: "r", PatientID: "p", Outcome: audit.Success})
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
