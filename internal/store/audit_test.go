@@ -278,6 +278,15 @@ func TestAuditLogDetectsTampering(t *testing.T) {
 					Reason: "rows 4 to 4 lie past the chain's head (3): appended outside the log"}
 			},
 		},
+		{
+			name: "deleted chain head is caught",
+			tamper: func(t *testing.T, db sqldb.DB, seqs [4]int64) {
+				auditTamper(t, db, `DELETE FROM audit_heads WHERE chain = $1`, chain)
+			},
+			want: func(seqs [4]int64) audit.Break {
+				return audit.Break{Chain: chain, ChainSeq: 3, Seq: seqs[3], Reason: "the chain has rows but no head"}
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -550,6 +559,55 @@ func TestAuditLogVerifyStreamsPastOnePage(t *testing.T) {
 		if rep.OK || rep.RowsChecked != rows || len(rep.Breaks) != 1 || rep.Breaks[0] != want {
 			t.Fatalf("report = %+v, want the one break %+v", rep, want)
 		}
+	})
+}
+
+func TestAuditLogVerifiesWhileEntriesAreAppended(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		l := newAuditTestLog(db)
+		auditRecordSpread(t, l, 3*audit.Chains)
+		stop := make(chan struct{})
+		var appended atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ctx := audit.WithSource(context.Background(), audit.Source{RequestID: fmt.Sprintf("writer-%d-%d", w, i)})
+					if err := l.Record(ctx, audit.Entry{Action: "patient.read", Outcome: audit.Success}); err != nil {
+						errs <- err
+						return
+					}
+					appended.Add(1)
+				}
+			}()
+		}
+		// Verify over and over while the writers append a few hundred rows,
+		// so that rows land between the reading of the heads and the walk.
+		var broken *audit.Report
+		for verifies := 0; verifies < 10 || appended.Load() < 400; verifies++ {
+			if rep := auditVerify(t, l); !rep.OK {
+				broken = &rep
+				break
+			}
+		}
+		close(stop)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if broken != nil {
+			t.Fatalf("verify during appends: %+v", *broken)
+		}
+		auditWantIntact(t, auditVerify(t, l), auditCount(t, db))
 	})
 }
 
