@@ -32,8 +32,6 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestsPerMinute bounds each caller (user, or address when anonymous).
 	RequestsPerMinute int
-	// LoginsPerMinute bounds login attempts per client address.
-	LoginsPerMinute int
 }
 
 // ReadyCheck is one dependency /readyz probes.
@@ -78,9 +76,6 @@ func New(cfg Config, d Deps) *API {
 	}
 	if cfg.RequestsPerMinute <= 0 {
 		cfg.RequestsPerMinute = 1200
-	}
-	if cfg.LoginsPerMinute <= 0 {
-		cfg.LoginsPerMinute = 20
 	}
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
