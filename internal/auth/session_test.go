@@ -214,3 +214,23 @@ func TestCSRFTokenIsTheSessionHMAC(t *testing.T) {
 
 // nopStore satisfies auth.Store for tests that never reach the database.
 type nopStore struct{ auth.Store }
+
+func TestALockDoesNotEndSessionsAlreadyOpen(t *testing.T) {
+	t.Parallel()
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		f.createUser(t, "locked.doctor", auth.CountyDoctor)
+		res := f.login(t, "locked.doctor", testPassword)
+		// Someone else guesses the password until the account locks.
+		for i := 0; i < 5; i++ {
+			f.svc.Login(ctx, "locked.doctor", "wrong-password-guess", "10.0.0.2", "ua")
+		}
+		if _, err := f.svc.Login(ctx, "locked.doctor", testPassword, "10.0.0.1", "ua"); !errors.Is(err, apperr.ErrLocked) {
+			t.Fatalf("new login during the lock: %v, want ErrLocked", err)
+		}
+		if _, err := f.svc.Authenticate(ctx, res.Token); err != nil {
+			t.Fatalf("the session opened before the lock must go on: %v", err)
+		}
+	})
+}
