@@ -11,6 +11,7 @@ import (
 	"duikou/internal/directory"
 	"duikou/internal/httpapi"
 	"duikou/internal/kv"
+	"duikou/internal/patient"
 	"duikou/internal/secret"
 	"duikou/internal/store"
 )
@@ -20,6 +21,7 @@ type services struct {
 	audit     *audit.Log
 	auth      *auth.Service
 	directory *directory.Service
+	patients  *patient.Service
 }
 
 // wire builds the domain services on the open database and Redis.
@@ -36,6 +38,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	s := &a.svc
 	s.audit = audit.NewLog(store.NewAuditLog(a.DB), nil)
 	s.directory = directory.NewService(a.DB, store.NewDirectory(a.DB), s.audit)
+	s.patients = patient.NewService(a.DB, store.NewPatients(a.DB), box, s.audit)
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
@@ -52,6 +55,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.AuditLog = s.audit
 	d.Auth = s.auth
 	d.Directory = s.directory
+	d.Patients = s.patients
 
 	if a.cfg.Demo {
 		logins, err := demo.Load(ctx, demo.Services{Directory: s.directory, Auth: s.auth})

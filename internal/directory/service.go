@@ -100,6 +100,13 @@ func requirePairingEditor(p auth.Principal) error {
 	return nil
 }
 
+// mayEditPairing: administrators edit every pairing; the program office only
+// pairings between hospitals it can reach. The health commission's office
+// reaches its whole province; a hospital's own office, only its partners.
+func mayEditPairing(p auth.Principal, supportingID, recipientID string) bool {
+	return p.Has(auth.Admin) || (p.CanReach(supportingID) && p.CanReach(recipientID))
+}
+
 // lookup loads a row by id; an id of the wrong shape is simply not found.
 func lookup[T any](ctx context.Context, id string, get func(context.Context, string) (T, error)) (T, error) {
 	if !isID(id) {
@@ -479,6 +486,9 @@ func (s *Service) CreatePairing(ctx context.Context, p auth.Principal, in Pairin
 	if err != nil {
 		return Pairing{}, err
 	}
+	if !mayEditPairing(p, pr.SupportingHospitalID, pr.RecipientHospitalID) {
+		return Pairing{}, s.denied(ctx, p, "pairing", "")
+	}
 	err = s.db.InTx(ctx, func(ctx context.Context) error {
 		if err := s.checkPairing(ctx, pr); err != nil {
 			return err
@@ -539,6 +549,13 @@ func (s *Service) Pairings(ctx context.Context, p auth.Principal, q PairingQuery
 func (s *Service) UpdatePairing(ctx context.Context, p auth.Principal, id string, version int, patch PairingPatch) (Pairing, error) {
 	if err := requirePairingEditor(p); err != nil {
 		return Pairing{}, err
+	}
+	// Scope is checked outside the transaction so that the refusal's audit
+	// row is kept; the row is read again under the transaction below.
+	if cur, err := lookup(ctx, id, s.store.Pairing); err != nil {
+		return Pairing{}, err
+	} else if !mayEditPairing(p, cur.SupportingHospitalID, cur.RecipientHospitalID) {
+		return Pairing{}, s.denied(ctx, p, "pairing", id)
 	}
 	var out Pairing
 	err := s.db.InTx(ctx, func(ctx context.Context) error {

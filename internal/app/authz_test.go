@@ -1,0 +1,471 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+
+	"duikou/internal/auth"
+	"duikou/internal/config"
+	"duikou/internal/directory"
+	"duikou/internal/patient"
+)
+
+// The authorisation matrix: every API route × every role × a resource of the
+// caller's own hospital, of a paired hospital and of an unrelated one, with
+// the status each must get. A route without a row fails the test, so a new
+// route cannot ship without its access rule written down here.
+
+type scope int
+
+const (
+	own scope = iota
+	paired
+	unrelated
+)
+
+func (s scope) String() string { return [...]string{"own", "paired", "unrelated"}[s] }
+
+var scopes = []scope{own, paired, unrelated}
+
+// request is one concrete call built for a role and a scope.
+type request struct {
+	path    string
+	body    any
+	ifMatch int
+	token   string // overrides the role's token (logout needs a fresh one)
+	// after sees the status, to keep the fixture in step with what changed.
+	after func(code int)
+}
+
+type row struct {
+	method, route string
+	build         func(f *fixture, role auth.Role, s scope) request
+	expect        func(role auth.Role, s scope) int
+}
+
+// only: the listed roles get ok whatever the scope; others are refused 403.
+func only(ok int, roles ...auth.Role) func(auth.Role, scope) int {
+	return func(r auth.Role, _ scope) int {
+		if len(roles) == 0 || slices.Contains(roles, r) {
+			return ok
+		}
+		return http.StatusForbidden
+	}
+}
+
+// reachable: everyone may call it, but only those who see the whole
+// directory get a resource of an unrelated hospital; others get 404.
+func reachable(ok int, seeAll ...auth.Role) func(auth.Role, scope) int {
+	return func(r auth.Role, s scope) int {
+		if s == unrelated && !slices.Contains(seeAll, r) {
+			return http.StatusNotFound
+		}
+		return ok
+	}
+}
+
+// reachableFor: roles may call it, within reach; others 403.
+func reachableFor(ok int, roles ...auth.Role) func(auth.Role, scope) int {
+	return func(r auth.Role, s scope) int {
+		switch {
+		case !slices.Contains(roles, r):
+			return http.StatusForbidden
+		case s == unrelated && r != auth.Admin:
+			return http.StatusNotFound
+		}
+		return ok
+	}
+}
+
+// patientRule: clinical roles only (403 for others, whatever the hospital);
+// a patient of an unrelated hospital is answered outOfReach.
+func patientRule(ok, outOfReach int) func(auth.Role, scope) int {
+	return func(r auth.Role, s scope) int {
+		switch {
+		case !slices.Contains(auth.ClinicalRoles, r):
+			return http.StatusForbidden
+		case s == unrelated:
+			return outOfReach
+		}
+		return ok
+	}
+}
+
+var directoryReaders = []auth.Role{auth.Admin, auth.ProgramOffice, auth.Auditor}
+
+func matrix() []row {
+	fixed := func(path string) func(*fixture, auth.Role, scope) request {
+		return func(*fixture, auth.Role, scope) request { return request{path: path} }
+	}
+	return []row{
+		// Identity: any signed-in user acts on their own session.
+		{"POST", "/api/v1/auth/login", func(f *fixture, r auth.Role, _ scope) request {
+			return request{path: "/api/v1/auth/login", body: map[string]string{"username": f.username[r], "password": f.password[r]}, token: "-"}
+		}, only(http.StatusOK)},
+		{"GET", "/api/v1/auth/me", fixed("/api/v1/auth/me"), only(http.StatusOK)},
+		{"POST", "/api/v1/auth/logout", func(f *fixture, r auth.Role, _ scope) request {
+			return request{path: "/api/v1/auth/logout", token: f.login(r)}
+		}, only(http.StatusNoContent)},
+		{"POST", "/api/v1/auth/password", func(f *fixture, r auth.Role, _ scope) request {
+			next := fmt.Sprintf("matrix-pass-%d", f.seq())
+			return request{path: "/api/v1/auth/password", body: map[string]string{"current_password": f.password[r], "new_password": next},
+				after: func(code int) {
+					if code == http.StatusNoContent {
+						f.password[r] = next
+					}
+				}}
+		}, only(http.StatusNoContent)},
+
+		// User administration: administrators, for every hospital.
+		{"GET", "/api/v1/users", fixed("/api/v1/users"), only(http.StatusOK, auth.Admin)},
+		{"POST", "/api/v1/users", func(f *fixture, r auth.Role, s scope) request {
+			return request{path: "/api/v1/users", body: map[string]any{
+				"username": fmt.Sprintf("matrix.new%d", f.seq()), "display_name": "新用户", "hospital_id": f.hospital[s],
+				"roles": []string{"county_doctor"}, "password": "a-long-enough-password"}}
+		}, only(http.StatusCreated, auth.Admin)},
+		{"GET", "/api/v1/users/{userID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/users/" + f.user[s]}
+		}, only(http.StatusOK, auth.Admin)},
+		{"PATCH", "/api/v1/users/{userID}", func(f *fixture, _ auth.Role, s scope) request {
+			u, _ := f.app.svc.auth.GetUser(f.ctx, f.admin, f.user[s])
+			return request{path: "/api/v1/users/" + f.user[s], body: map[string]any{"display_name": "改名"}, ifMatch: u.Version}
+		}, only(http.StatusOK, auth.Admin)},
+		{"POST", "/api/v1/users/{userID}/password", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/users/" + f.user[s] + "/password", body: map[string]string{"new_password": "reset-by-the-admin"}}
+		}, only(http.StatusNoContent, auth.Admin)},
+		{"POST", "/api/v1/users/{userID}/unlock", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/users/" + f.user[s] + "/unlock"}
+		}, only(http.StatusOK, auth.Admin)},
+
+		// Directory: read within reach (program staff see all); administrators change it.
+		{"GET", "/api/v1/hospitals", fixed("/api/v1/hospitals"), only(http.StatusOK)},
+		{"POST", "/api/v1/hospitals", func(f *fixture, _ auth.Role, _ scope) request {
+			return request{path: "/api/v1/hospitals", body: map[string]any{
+				"name": "矩阵测试医院", "org_code": fmt.Sprintf("12510000MB%08d", f.seq()), "tier": "secondary", "province": "青川省"}}
+		}, only(http.StatusCreated, auth.Admin)},
+		{"GET", "/api/v1/hospitals/{hospitalID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/hospitals/" + f.hospital[s]}
+		}, reachable(http.StatusOK, directoryReaders...)},
+		{"PATCH", "/api/v1/hospitals/{hospitalID}", func(f *fixture, _ auth.Role, s scope) request {
+			h, _ := f.app.svc.directory.Hospital(f.ctx, f.admin, f.hospital[s])
+			return request{path: "/api/v1/hospitals/" + f.hospital[s], body: map[string]any{"address": "矩阵路 1 号"}, ifMatch: h.Version}
+		}, only(http.StatusOK, auth.Admin)},
+		{"GET", "/api/v1/hospitals/{hospitalID}/departments", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/hospitals/" + f.hospital[s] + "/departments"}
+		}, reachable(http.StatusOK, directoryReaders...)},
+		{"POST", "/api/v1/hospitals/{hospitalID}/departments", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/hospitals/" + f.hospital[s] + "/departments", body: map[string]any{
+				"code": fmt.Sprintf("99.%02d", f.seq()%100), "name": "矩阵科"}}
+		}, only(http.StatusCreated, auth.Admin)},
+		{"GET", "/api/v1/departments/{departmentID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/departments/" + f.department[s]}
+		}, reachable(http.StatusOK, directoryReaders...)},
+		{"PATCH", "/api/v1/departments/{departmentID}", func(f *fixture, _ auth.Role, s scope) request {
+			d, _ := f.app.svc.directory.Department(f.ctx, f.admin, f.department[s])
+			return request{path: "/api/v1/departments/" + f.department[s], body: map[string]any{"name": d.Name}, ifMatch: d.Version}
+		}, only(http.StatusOK, auth.Admin)},
+		{"GET", "/api/v1/staff", fixed("/api/v1/staff"), only(http.StatusOK)},
+		{"POST", "/api/v1/staff", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/staff", body: map[string]any{
+				"hospital_id": f.hospital[s], "name": "矩阵医生", "title": "attending_physician"}}
+		}, only(http.StatusCreated, auth.Admin)},
+		{"GET", "/api/v1/staff/{staffID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/staff/" + f.staff[s]}
+		}, reachable(http.StatusOK, directoryReaders...)},
+		{"PATCH", "/api/v1/staff/{staffID}", func(f *fixture, _ auth.Role, s scope) request {
+			st, _ := f.app.svc.directory.StaffMember(f.ctx, f.admin, f.staff[s])
+			return request{path: "/api/v1/staff/" + f.staff[s], body: map[string]any{"phone": "13800000000"}, ifMatch: st.Version}
+		}, only(http.StatusOK, auth.Admin)},
+		{"GET", "/api/v1/pairings", fixed("/api/v1/pairings"), only(http.StatusOK)},
+		{"POST", "/api/v1/pairings", func(f *fixture, _ auth.Role, s scope) request {
+			// Ended, and on a day of its own, so each call is a new valid pairing.
+			n := f.seq()
+			day := fmt.Sprintf("2000-%02d-%02d", 1+n/28%12, 1+n%28)
+			sup, rec := f.pairingSides(s)
+			return request{path: "/api/v1/pairings", body: map[string]any{
+				"supporting_hospital_id": sup, "recipient_hospital_id": rec, "starts_on": day, "ends_on": day, "status": "ended"}}
+		}, reachableFor(http.StatusCreated, auth.Admin, auth.ProgramOffice)},
+		{"GET", "/api/v1/pairings/{pairingID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/pairings/" + f.pairing[s]}
+		}, reachable(http.StatusOK, directoryReaders...)},
+		{"PATCH", "/api/v1/pairings/{pairingID}", func(f *fixture, _ auth.Role, s scope) request {
+			p, _ := f.app.svc.directory.Pairing(f.ctx, f.admin, f.pairing[s])
+			return request{path: "/api/v1/pairings/" + f.pairing[s], body: map[string]any{"status": string(p.Status)}, ifMatch: p.Version}
+		}, reachableFor(http.StatusOK, auth.Admin, auth.ProgramOffice)},
+
+		// Patients: clinical roles only, within reach; nobody else, whatever the hospital.
+		{"POST", "/api/v1/patients", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/patients", body: map[string]any{
+				"name": "矩阵患者", "sex": "female", "birth_date": "1960-05-01", "home_hospital_id": f.hospital[s]}}
+		}, patientRule(http.StatusCreated, http.StatusBadRequest)},
+		{"GET", "/api/v1/patients", fixed("/api/v1/patients"), only(http.StatusOK, auth.ClinicalRoles...)},
+		{"POST", "/api/v1/patients/search", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/patients/search", body: map[string]any{"national_id": f.nationalID[s]}}
+		}, only(http.StatusOK, auth.ClinicalRoles...)},
+		{"GET", "/api/v1/patients/{patientID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/patients/" + f.patient[s]}
+		}, patientRule(http.StatusOK, http.StatusNotFound)},
+		{"PATCH", "/api/v1/patients/{patientID}", func(f *fixture, _ auth.Role, s scope) request {
+			pt, _ := f.app.svc.patients.Get(f.ctx, f.clinician(s), f.patient[s])
+			return request{path: "/api/v1/patients/" + f.patient[s], body: map[string]any{"phone": "13900000000"}, ifMatch: pt.Version}
+		}, patientRule(http.StatusOK, http.StatusNotFound)},
+		{"GET", "/api/v1/patients/{patientID}/consents", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/patients/" + f.patient[s] + "/consents"}
+		}, patientRule(http.StatusOK, http.StatusNotFound)},
+		{"POST", "/api/v1/patients/{patientID}/consents", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/patients/" + f.patient[s] + "/consents", body: map[string]any{
+				"consenter_kind": "patient", "consenter_name": "矩阵患者", "purpose": "referral"}}
+		}, patientRule(http.StatusCreated, http.StatusNotFound)},
+		{"POST", "/api/v1/patients/{patientID}/consents/{consentID}/withdraw", func(f *fixture, _ auth.Role, s scope) request {
+			c, err := f.app.svc.patients.RecordConsent(f.ctx, f.clinician(s), f.patient[s], patient.ConsentInput{
+				ConsenterKind: "patient", ConsenterName: "矩阵患者", Purpose: "remote_consultation"})
+			if err != nil {
+				f.t.Errorf("consent to withdraw: %v", err)
+			}
+			return request{path: "/api/v1/patients/" + f.patient[s] + "/consents/" + c.ID + "/withdraw", body: map[string]any{"reason": "患者改变主意"}}
+		}, patientRule(http.StatusOK, http.StatusNotFound)},
+
+		// Audit: auditors only.
+		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},
+		{"GET", "/api/v1/audit-events/verify", fixed("/api/v1/audit-events/verify"), only(http.StatusOK, auth.Auditor)},
+	}
+}
+
+// fixture is a wired server with the demo province, a user of every role at
+// the county hospital 临溪 (own), whose tertiary partner is 省人民医院
+// (paired), and 云岭县人民医院 (unrelated), with one resource of each kind
+// per hospital.
+type fixture struct {
+	t        *testing.T
+	ctx      context.Context
+	app      *App
+	handler  http.Handler
+	admin    auth.Principal
+	n        atomic.Int64
+	username map[auth.Role]string
+	password map[auth.Role]string
+	token    map[auth.Role]string
+
+	hospital, department, staff, pairing, user map[scope]string
+	patient, nationalID                        map[scope]string
+	township                                   map[scope]string
+}
+
+func (f *fixture) seq() int { return int(f.n.Add(1)) }
+
+// pairingSides picks two hospitals of a scope that may be paired.
+func (f *fixture) pairingSides(s scope) (string, string) {
+	switch s {
+	case own:
+		return f.hospital[paired], f.hospital[own]
+	case paired:
+		return f.hospital[paired], f.township[own]
+	}
+	return f.hospital[paired], f.township[unrelated]
+}
+
+// Valid national IDs (checksums right), one per hospital's patient.
+var nationalIDs = map[scope]string{own: "11010519491231002X", paired: "110105194912310011", unrelated: "110105194912310046"}
+
+// clinician acts at the scope's own hospital, to set up its patients.
+func (f *fixture) clinician(s scope) auth.Principal {
+	return auth.Principal{UserID: f.user[s], HospitalID: f.hospital[s], Roles: []auth.Role{auth.CountyDoctor}}
+}
+
+func (f *fixture) login(r auth.Role) string {
+	// Each login from its own address: the per-address login limit is not
+	// what this test is about.
+	res, err := f.app.svc.auth.Login(f.ctx, f.username[r], f.password[r], fmt.Sprintf("198.51.100.%d", f.seq()%250), "matrix")
+	if err != nil {
+		f.t.Errorf("login %s: %v", r, err)
+	}
+	return res.Token
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	a, err := New(ctx, config.Config{DataDir: t.TempDir(), Demo: true, RedisPrefix: "matrix"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	f := &fixture{t: t, ctx: ctx, app: a, handler: a.Handler(),
+		admin:    auth.Principal{UserID: "system", Roles: []auth.Role{auth.Admin}},
+		username: map[auth.Role]string{}, password: map[auth.Role]string{}, token: map[auth.Role]string{},
+		hospital: map[scope]string{}, department: map[scope]string{}, staff: map[scope]string{},
+		pairing: map[scope]string{}, user: map[scope]string{}, township: map[scope]string{},
+		patient: map[scope]string{}, nationalID: map[scope]string{},
+	}
+	dir := a.svc.directory
+	hs, err := dir.Hospitals(ctx, f.admin, directory.HospitalQuery{Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]string{}
+	for _, h := range hs {
+		byName[h.Name] = h.ID
+	}
+	f.hospital[own], f.hospital[paired], f.hospital[unrelated] = byName["临溪县人民医院"], byName["青川省人民医院"], byName["云岭县人民医院"]
+	f.township[own], f.township[unrelated] = byName["临溪县城关镇卫生院"], byName["云岭县马场乡卫生院"]
+
+	for _, s := range scopes {
+		ds, err := dir.Departments(ctx, f.admin, f.hospital[s], "", 1)
+		if err != nil || len(ds) == 0 {
+			t.Fatalf("departments of %s: %v", s, err)
+		}
+		f.department[s] = ds[0].ID
+		st, err := dir.CreateStaff(ctx, f.admin, directory.StaffInput{HospitalID: f.hospital[s], Name: "矩阵" + s.String(), Title: "attending_physician"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.staff[s] = st.ID
+		u, err := a.svc.auth.CreateUser(ctx, f.admin, auth.NewUser{Username: "matrix.target." + s.String(), DisplayName: "目标",
+			HospitalID: f.hospital[s], Roles: []auth.Role{auth.CountyDoctor}, Password: "target-password-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.user[s] = u.ID
+		f.nationalID[s] = nationalIDs[s]
+		pt, err := a.svc.patients.Create(ctx, f.clinician(s), patient.PatientInput{Name: "患者" + s.String(), Sex: "male",
+			BirthDate: "1949-12-31", NationalID: nationalIDs[s], HomeHospitalID: f.hospital[s]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.patient[s] = pt.ID
+	}
+	// Pairings: the caller's own (省人民医院 → 临溪), one between two
+	// hospitals the caller reaches but not its own, and an unrelated one.
+	ps, err := dir.Pairings(ctx, f.admin, directory.PairingQuery{HospitalID: f.hospital[own], Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.SupportingHospitalID == f.hospital[paired] && p.RecipientHospitalID == f.hospital[own] {
+			f.pairing[own] = p.ID
+		}
+	}
+	between, err := dir.CreatePairing(ctx, f.admin, directory.PairingInput{SupportingHospitalID: f.hospital[paired],
+		RecipientHospitalID: f.township[own], StartsOn: "2025-01-01", Status: "active"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.pairing[paired] = between.ID
+	ps, err = dir.Pairings(ctx, f.admin, directory.PairingQuery{HospitalID: f.hospital[unrelated], Limit: 200})
+	if err != nil || len(ps) == 0 {
+		t.Fatalf("pairings of the unrelated hospital: %v", err)
+	}
+	f.pairing[unrelated] = ps[0].ID
+
+	for _, r := range auth.Roles {
+		f.username[r] = "matrix." + string(r)
+		f.password[r] = "matrix-password-0"
+		if _, err := a.svc.auth.CreateUser(ctx, f.admin, auth.NewUser{Username: f.username[r], DisplayName: "矩阵 " + string(r),
+			HospitalID: f.hospital[own], Roles: []auth.Role{r}, Password: f.password[r]}); err != nil {
+			t.Fatal(err)
+		}
+		f.token[r] = f.login(r)
+	}
+	return f
+}
+
+func (f *fixture) do(method string, req request, token string) (int, string) {
+	var body io.Reader
+	if req.body != nil {
+		b, _ := json.Marshal(req.body)
+		body = bytes.NewReader(b)
+	}
+	hr := httptest.NewRequest(method, req.path, body)
+	if req.body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" && token != "-" {
+		hr.Header.Set("Authorization", "Bearer "+token)
+	}
+	if req.ifMatch > 0 {
+		hr.Header.Set("If-Match", `"`+strconv.Itoa(req.ifMatch)+`"`)
+	}
+	hr.RemoteAddr = fmt.Sprintf("192.0.2.%d:4000", f.seq()%250)
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, hr)
+	if req.after != nil {
+		req.after(rec.Code)
+	}
+	return rec.Code, rec.Body.String()
+}
+
+func routesOf(t *testing.T, h http.Handler) []string {
+	t.Helper()
+	var out []string
+	chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		route = strings.TrimSuffix(route, "/")
+		if strings.HasPrefix(route, "/api/v1/") && !strings.HasSuffix(route, "/*") && route != "/api/v1/openapi.json" {
+			out = append(out, method+" "+route)
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+func TestAuthorizationMatrix(t *testing.T) {
+	f := newFixture(t)
+	rows := matrix()
+	byRoute := map[string]row{}
+	for _, r := range rows {
+		byRoute[r.method+" "+r.route] = r
+	}
+	routes := routesOf(t, f.handler)
+	for _, rt := range routes {
+		if _, ok := byRoute[rt]; !ok {
+			t.Errorf("route %s has no row in the authorisation matrix", rt)
+		}
+	}
+	for k := range byRoute {
+		if !slices.Contains(routes, k) {
+			t.Errorf("matrix row %s matches no route", k)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	for _, r := range rows {
+		t.Run(r.method+" "+r.route, func(t *testing.T) {
+			if r.route != "/api/v1/auth/login" {
+				// Denied by default: no session, no access.
+				req := r.build(f, auth.Admin, own)
+				if code, body := f.do(r.method, req, "-"); code != http.StatusUnauthorized {
+					t.Errorf("anonymous: got %d, want 401: %s", code, body)
+				}
+			}
+			for _, role := range auth.Roles {
+				for _, s := range scopes {
+					req := r.build(f, role, s)
+					tok := req.token
+					if tok == "" {
+						tok = f.token[role]
+					}
+					want := r.expect(role, s)
+					if code, body := f.do(r.method, req, tok); code != want {
+						t.Errorf("%s, %s hospital: got %d, want %d: %s", role, s, code, want, body)
+					}
+				}
+			}
+		})
+	}
+}
