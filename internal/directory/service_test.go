@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -274,8 +275,18 @@ func TestDirectoryChanges(t *testing.T) {
 			t.Errorf("update at an old version: got %v, want ErrStale", err)
 		}
 
-		pr, err := f.svc.CreatePairing(ctx, office, directory.PairingInput{
-			SupportingHospitalID: home.ID, RecipientHospitalID: county.ID, StartsOn: "2024-01-01"})
+		// A hospital's program office pairs only hospitals it can reach; the
+		// refusal is a recorded not-found, like any read beyond reach.
+		pairCounty := directory.PairingInput{SupportingHospitalID: home.ID, RecipientHospitalID: county.ID, StartsOn: "2024-01-01"}
+		skip := len(auditRows(t, db))
+		if _, err := f.svc.CreatePairing(ctx, office, pairCounty); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("program office pairs a hospital beyond its reach: got %v, want ErrNotFound", err)
+		}
+		if rows := auditRows(t, db)[skip:]; len(rows) != 1 || !strings.HasPrefix(rows[0], "access.denied") {
+			t.Errorf("refused pairing audit: %v", rows)
+		}
+		office.Reach = map[string]bool{home.ID: true, county.ID: true}
+		pr, err := f.svc.CreatePairing(ctx, office, pairCounty)
 		if err != nil {
 			t.Fatalf("program office pairs: %v", err)
 		}
@@ -301,6 +312,7 @@ func TestDirectoryChanges(t *testing.T) {
 		want := []string{
 			"hospital.create " + county.ID + " success",
 			"hospital.update " + county.ID + " success",
+			"access.denied  denied",
 			"pairing.create " + pr.ID + " success",
 			"pairing.update " + pr.ID + " success",
 		}
@@ -320,7 +332,11 @@ func TestPairingRules(t *testing.T) {
 		county2 := f.hospital(t, directory.Secondary, "四川省")
 		town := f.hospital(t, directory.Township, "四川省")
 		commission := f.hospital(t, directory.Authority, "四川省")
-		office := principal(commission, nil, auth.ProgramOffice)
+		province, err := f.svc.Reach(ctx, commission.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		office := principal(commission, province, auth.ProgramOffice) // the health commission's office
 
 		if _, err := f.svc.CreatePairing(ctx, office, directory.PairingInput{
 			SupportingHospitalID: tert.ID, RecipientHospitalID: county.ID, StartsOn: "2024-01-01", EndsOn: "2026-12-31"}); err != nil {

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -41,22 +40,6 @@ func (f regTestAuth) Authenticate(_ context.Context, token string) (auth.Princip
 
 func (f regTestAuth) CSRFToken(string) string { return "" }
 
-// regTestRecorder writes audit entries into audit_log with the caller's ctx,
-// so they commit or roll back with the change, as the real log does.
-type regTestRecorder struct {
-	db  sqldb.DB
-	seq atomic.Int64
-}
-
-func (r *regTestRecorder) Record(ctx context.Context, e audit.Entry) error {
-	_, err := r.db.Exec(ctx, `INSERT INTO audit_log (chain, chain_seq, at, actor_id, actor_hospital_id, action, resource_type,
-		resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash)
-		VALUES (0, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)`,
-		r.seq.Add(1), sqldb.Now(), e.ActorID, e.ActorHospitalID, e.Action, e.ResourceType, e.ResourceID, e.PatientID,
-		string(e.Outcome), e.RequestID, e.ClientAddr, e.Detail, []byte{0})
-	return err
-}
-
 // regTestEnv is an API over real stores on one engine, with a few hospitals
 // and callers: a tertiary hospital paired with a county hospital, and an
 // unrelated county hospital in another province.
@@ -74,7 +57,7 @@ type regTestEnv struct {
 func newRegTestEnv(t *testing.T, db sqldb.DB, extra func(d *Deps, rec audit.Recorder)) *regTestEnv {
 	t.Helper()
 	ctx := context.Background()
-	rec := &regTestRecorder{db: db}
+	rec := audit.NewLog(store.NewAuditLog(db), nil) // the real, hash-chained log
 	dirStore := store.NewDirectory(db)
 	env := &regTestEnv{t: t, db: db, dir: directory.NewService(db, dirStore, rec), users: map[string]auth.Principal{}}
 	mk := func(n int, tier directory.Tier, province string) directory.Hospital {
@@ -430,14 +413,22 @@ func TestDirectoryHTTPDepartmentsStaffPairings(t *testing.T) {
 			t.Errorf("get staff: %d %q", res.code, res.hdr.Get("ETag"))
 		}
 
-		// Pairings: the program office manages them; doctors only read.
+		// Pairings: the program office manages those between hospitals it can
+		// reach (the health commission's office: its province); doctors only read.
 		township := directory.HospitalInput{Name: "陵江镇卫生院", OrgCode: "12510824452000009X", Tier: "township", Province: "四川省"}
-		var town directory.Hospital
+		var town, commission directory.Hospital
 		env.do(admin, http.MethodPost, "/api/v1/hospitals", township).json(t, &town)
+		env.do(admin, http.MethodPost, "/api/v1/hospitals", directory.HospitalInput{Name: "四川省卫生健康委员会",
+			OrgCode: "11510000MB0000000X", Tier: "authority", Province: "四川省"}).json(t, &commission)
+		provinceOffice := env.user("province-office", commission, auth.ProgramOffice)
 		pairing := map[string]string{"supporting_hospital_id": env.county.ID, "recipient_hospital_id": town.ID, "starts_on": "2025-01-01"}
 		if res := env.do(doctor, http.MethodPost, "/api/v1/pairings", pairing); res.code != 403 {
 			t.Errorf("doctor pairs: %d", res.code)
 		}
+		if res := env.do(office, http.MethodPost, "/api/v1/pairings", pairing); res.code != 404 {
+			t.Errorf("a hospital's program office pairs a hospital beyond its reach: %d", res.code)
+		}
+		office = provinceOffice
 		res = env.do(office, http.MethodPost, "/api/v1/pairings", pairing)
 		if res.code != 201 {
 			t.Fatalf("office pairs: %d %s", res.code, res.body)
