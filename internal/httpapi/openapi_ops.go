@@ -6,6 +6,7 @@ import (
 	"duikou/internal/audit"
 	"duikou/internal/auth"
 	"duikou/internal/directory"
+	"duikou/internal/patient"
 )
 
 // Query parameters shared by every list.
@@ -26,6 +27,7 @@ func operations() []operation {
 		admin          = []auth.Role{auth.Admin}
 		pairingEditors = []auth.Role{auth.Admin, auth.ProgramOffice}
 		auditors       = []auth.Role{auth.Auditor}
+		clinical       = auth.ClinicalRoles
 	)
 	return []operation{
 		{Method: http.MethodGet, Path: "/api/v1/openapi.json", Summary: "This OpenAPI document", Tag: "meta", Public: true, Response: map[string]any{}},
@@ -104,6 +106,27 @@ func operations() []operation {
 			Response: directory.Pairing{}},
 		{Method: http.MethodPatch, Path: "/api/v1/pairings/{pairingID}", Summary: "Change a pairing's period or status", Tag: "directory", Roles: pairingEditors,
 			Request: directory.PairingPatch{}, Response: directory.Pairing{}, IfMatch: true},
+
+		// ---- Patients: the register and consent ----
+		{Method: http.MethodGet, Path: "/api/v1/patients", Summary: "List patients within reach (each shown patient is audited)", Tag: "patients", Roles: clinical,
+			Response: List[patient.Patient]{}, Query: paged(
+				queryParam{"q", "name prefix"},
+				queryParam{"home_hospital_id", "only patients registered at this hospital"},
+			)},
+		{Method: http.MethodPost, Path: "/api/v1/patients", Summary: "Register a patient", Tag: "patients", Roles: clinical,
+			Request: patient.PatientInput{}, Response: patient.Patient{}, Status: http.StatusCreated},
+		{Method: http.MethodPost, Path: "/api/v1/patients/search", Summary: "Find patients by exact national ID (sent in the body, never in the URL)", Tag: "patients", Roles: clinical,
+			Request: patient.SearchInput{}, Response: List[patient.Patient]{}},
+		{Method: http.MethodGet, Path: "/api/v1/patients/{patientID}", Summary: "Read a patient", Tag: "patients", Roles: clinical,
+			Response: patient.Patient{}},
+		{Method: http.MethodPatch, Path: "/api/v1/patients/{patientID}", Summary: "Change a patient's details", Tag: "patients", Roles: clinical,
+			Request: patient.PatientPatch{}, Response: patient.Patient{}, IfMatch: true},
+		{Method: http.MethodGet, Path: "/api/v1/patients/{patientID}/consents", Summary: "List a patient's consents, withdrawn ones included", Tag: "patients", Roles: clinical,
+			Response: List[patient.Consent]{}, Query: paged()},
+		{Method: http.MethodPost, Path: "/api/v1/patients/{patientID}/consents", Summary: "Record a consent", Tag: "patients", Roles: clinical,
+			Request: patient.ConsentInput{}, Response: patient.Consent{}, Status: http.StatusCreated},
+		{Method: http.MethodPost, Path: "/api/v1/patients/{patientID}/consents/{consentID}/withdraw", Summary: "Withdraw a consent (it stays on record)", Tag: "patients", Roles: clinical,
+			Request: patient.WithdrawInput{}, Response: patient.Consent{}},
 
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,

@@ -13,6 +13,7 @@ import (
 	"duikou/internal/audit"
 	"duikou/internal/auth"
 	"duikou/internal/directory"
+	"duikou/internal/patient"
 )
 
 // openAPIOpsAuth signs in one user per role: the bearer token is the role's
@@ -36,7 +37,7 @@ func (openAPIOpsAuth) CSRFToken(string) string { return "csrf" }
 
 func openAPIOpsHandler() http.Handler {
 	return New(Config{}, Deps{Log: slog.New(slog.DiscardHandler), Auth: openAPIOpsAuth{},
-		Directory: (*directory.Service)(nil), AuditLog: (*audit.Log)(nil)}).Handler()
+		Directory: (*directory.Service)(nil), Patients: (*patient.Service)(nil), AuditLog: (*audit.Log)(nil)}).Handler()
 }
 
 // openAPIOpsCall sends op to h as the holder of role ("" for anonymous),
