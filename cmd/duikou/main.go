@@ -20,6 +20,7 @@ import (
 	"duikou/internal/app"
 	"duikou/internal/config"
 	"duikou/internal/demo"
+	"duikou/internal/directory"
 	"duikou/internal/logging"
 )
 
@@ -29,8 +30,13 @@ func main() {
 
 // run is main with its surroundings passed in, so tests can drive it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "audit-verify" {
-		return auditVerify(ctx, args[1:], getenv, stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "audit-verify":
+			return auditVerify(ctx, args[1:], getenv, stdout, stderr)
+		case "init-admin":
+			return initAdmin(ctx, args[1:], getenv, stdout, stderr)
+		}
 	}
 	cfg, err := config.Load(args, getenv)
 	if errors.Is(err, flag.ErrHelp) {
@@ -121,6 +127,48 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	enc.Encode(report)
 	if !report.OK {
 		return 1
+	}
+	return 0
+}
+
+// initAdmin creates the first administrator of a fresh installation and the
+// organisation it belongs to. The account's details come from the
+// environment so that the password never sits in the process list.
+func initAdmin(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(args, getenv)
+	if err != nil {
+		fmt.Fprintln(stderr, "duikou init-admin:", err)
+		return 2
+	}
+	need := map[string]string{}
+	for _, k := range []string{"DUIKOU_ADMIN_USERNAME", "DUIKOU_ADMIN_PASSWORD", "DUIKOU_ORG_NAME", "DUIKOU_ORG_CODE", "DUIKOU_ORG_PROVINCE"} {
+		if need[k] = strings.TrimSpace(getenv(k)); need[k] == "" {
+			fmt.Fprintf(stderr, "duikou init-admin: set %s\n", k)
+			return 2
+		}
+	}
+	tier := getenv("DUIKOU_ORG_TIER")
+	if tier == "" {
+		tier = "authority"
+	}
+	log := logging.New(stderr, cfg.LogLevel)
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		log.Error("cannot open storage", "err", err)
+		return 1
+	}
+	defer a.Close()
+	created, err := a.InitAdmin(ctx, directory.HospitalInput{
+		Name: need["DUIKOU_ORG_NAME"], OrgCode: need["DUIKOU_ORG_CODE"], Tier: tier, Province: need["DUIKOU_ORG_PROVINCE"],
+	}, need["DUIKOU_ADMIN_USERNAME"], need["DUIKOU_ADMIN_USERNAME"], need["DUIKOU_ADMIN_PASSWORD"])
+	if err != nil {
+		fmt.Fprintln(stderr, "duikou init-admin:", err)
+		return 1
+	}
+	if created {
+		fmt.Fprintf(stdout, "administrator %s created\n", need["DUIKOU_ADMIN_USERNAME"])
+	} else {
+		fmt.Fprintln(stdout, "an administrator exists already; nothing changed")
 	}
 	return 0
 }
