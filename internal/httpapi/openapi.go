@@ -218,8 +218,14 @@ func addFields(t reflect.Type, props map[string]any, required *[]string, schemas
 		if name == "" {
 			name = f.Name
 		}
-		props[name] = schemaOf(f.Type, schemas)
-		if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") && f.Type.Kind() != reflect.Pointer {
+		omitted := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
+		schema := schemaOf(f.Type, schemas)
+		if f.Type.Kind() == reflect.Pointer && !omitted {
+			// Always sent, as null when unset.
+			schema = map[string]any{"anyOf": []any{schema, map[string]any{"type": "null"}}}
+		}
+		props[name] = schema
+		if !omitted {
 			*required = append(*required, name)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -86,5 +87,26 @@ func TestOpenAPISchemasAreReferencedAndDefined(t *testing.T) {
 		if s, ok := schemas[name].(map[string]any); !ok || len(s) == 0 {
 			t.Errorf("schema %s is referenced but not defined", name)
 		}
+	}
+}
+
+func TestOpenAPINullableFieldsAreRequiredAndAdmitNull(t *testing.T) {
+	type sample struct {
+		Always   string  `json:"always"`
+		Nullable *string `json:"nullable"`
+		Optional *string `json:"optional,omitempty"`
+	}
+	schemas := map[string]any{}
+	schemaOf(reflect.TypeOf(sample{}), schemas)
+	s := schemas["sample"].(map[string]any)
+	if got := strings.Join(s["required"].([]string), ","); got != "always,nullable" {
+		t.Errorf("required = %s, want always,nullable", got)
+	}
+	props := s["properties"].(map[string]any)
+	if _, ok := props["nullable"].(map[string]any)["anyOf"]; !ok {
+		t.Errorf("nullable field schema %v should admit null", props["nullable"])
+	}
+	if _, ok := props["optional"].(map[string]any)["anyOf"]; ok {
+		t.Errorf("an omitted-when-empty field is simply optional: %v", props["optional"])
 	}
 }
