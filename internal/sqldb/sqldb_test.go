@@ -74,3 +74,39 @@ func TestEngines(t *testing.T) {
 		})
 	})
 }
+
+// Several instances starting at once against one PostgreSQL must apply each
+// migration exactly once (the runner takes an advisory lock).
+func TestConcurrentMigrationsOnPostgres(t *testing.T) {
+	url := sqldbtest.PostgresURL(t)
+	ctx := context.Background()
+	const instances = 4
+	errs := make(chan error, instances)
+	for i := 0; i < instances; i++ {
+		go func() {
+			db, err := sqldb.OpenPostgres(ctx, url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer db.Close()
+			_, err = sqldb.Migrate(ctx, db)
+			errs <- err
+		}()
+	}
+	for i := 0; i < instances; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("instance migration: %v", err)
+		}
+	}
+	db, err := sqldb.OpenPostgres(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ms, _ := sqldb.Migrations(sqldb.Postgres)
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(ms) {
+		t.Fatalf("schema_migrations has %d rows (err %v), want %d", n, err, len(ms))
+	}
+}
