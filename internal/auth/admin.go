@@ -45,11 +45,11 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, in NewUser) (User
 	hospitalID := strings.TrimSpace(in.HospitalID)
 	if hospitalID == "" {
 		v.Add("hospital_id", "is required")
-	} else if !validID(hospitalID) {
+	} else if !apperr.IsID(hospitalID) {
 		v.Add("hospital_id", "must be a hospital id")
 	}
 	staffID := strings.TrimSpace(in.StaffID)
-	if staffID != "" && !validID(staffID) {
+	if staffID != "" && !apperr.IsID(staffID) {
 		v.Add("staff_id", "must be a staff id")
 	}
 	roles := checkRoles(&v, in.Roles)
@@ -106,7 +106,7 @@ func (s *Service) GetUser(ctx context.Context, p Principal, id string) (User, er
 	if err := requireAdmin(p); err != nil {
 		return User{}, err
 	}
-	if !validID(id) {
+	if !apperr.IsID(id) {
 		return User{}, apperr.ErrNotFound
 	}
 	return s.store.User(ctx, id)
@@ -119,13 +119,13 @@ func (s *Service) ListUsers(ctx context.Context, p Principal, f UserFilter) ([]U
 		return nil, err
 	}
 	var v apperr.Invalid
-	if f.HospitalID != "" && !validID(f.HospitalID) {
+	if f.HospitalID != "" && !apperr.IsID(f.HospitalID) {
 		v.Add("hospital_id", "must be a hospital id")
 	}
 	if f.Role != "" && !f.Role.Valid() {
 		v.Add("role", "must be one of "+roleList())
 	}
-	if f.After != "" && !validID(f.After) {
+	if f.After != "" && !apperr.IsID(f.After) {
 		v.Add("cursor", "is not a cursor this server issued")
 	}
 	if f.Limit < 1 || f.Limit > 1000 {
@@ -145,7 +145,7 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, id string, versio
 	if err := requireAdmin(p); err != nil {
 		return User{}, err
 	}
-	if !validID(id) {
+	if !apperr.IsID(id) {
 		return User{}, apperr.ErrNotFound
 	}
 	var v apperr.Invalid
@@ -225,7 +225,7 @@ func (s *Service) ResetPassword(ctx context.Context, p Principal, id, newPasswor
 	if err := requireAdmin(p); err != nil {
 		return err
 	}
-	if !validID(id) {
+	if !apperr.IsID(id) {
 		return apperr.ErrNotFound
 	}
 	var v apperr.Invalid
@@ -258,7 +258,7 @@ func (s *Service) Unlock(ctx context.Context, p Principal, id string) (User, err
 	if err := requireAdmin(p); err != nil {
 		return User{}, err
 	}
-	if !validID(id) {
+	if !apperr.IsID(id) {
 		return User{}, apperr.ErrNotFound
 	}
 	var out User

@@ -9,8 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"duikou/internal/apperr"
 )
 
@@ -146,10 +144,6 @@ var usernamePattern = regexp.MustCompile(`^[a-z0-9._-]{3,64}$`)
 func normalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // validID reports whether s is an id this server could have issued.
-func validID(s string) bool {
-	_, err := uuid.Parse(s)
-	return err == nil && len(s) == 36
-}
 
 func checkDisplayName(v *apperr.Invalid, name string) string {
 	name = strings.TrimSpace(name)

@@ -1,13 +1,8 @@
 package directory
 
 import (
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/google/uuid"
 
 	"duikou/internal/apperr"
 )
@@ -112,47 +107,20 @@ type PairingQuery struct {
 	Limit      int
 }
 
-// text trims s and checks it: valid UTF-8, no control characters, at most max
-// characters, present when required. It returns the cleaned value.
-func text(v *apperr.Invalid, field, s string, required bool, max int) string {
-	s = strings.TrimSpace(s)
-	switch {
-	case !utf8.ValidString(s):
-		v.Add(field, "is not valid UTF-8 text")
-	case strings.ContainsFunc(s, unicode.IsControl):
-		v.Add(field, "must not contain control characters")
-	case required && s == "":
-		v.Add(field, "is required")
-	case utf8.RuneCountInString(s) > max:
-		v.Add(field, "must be at most "+strconv.Itoa(max)+" characters")
-	}
-	return s
-}
-
-// isID reports whether s is an id this server issues (a UUID in canonical
-// form). Anything else cannot name a row and is not sent to the database.
-func isID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	_, err := uuid.Parse(s)
-	return err == nil
-}
-
 // CheckID validates an id-valued field.
 func checkID(v *apperr.Invalid, field, s string, required bool) string {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "" && required:
 		v.Add(field, "is required")
-	case s != "" && !isID(s):
+	case s != "" && !apperr.IsID(s):
 		v.Add(field, "is not a valid id")
 	}
 	return s
 }
 
 func checkCursor(after string) error {
-	if after != "" && !isID(after) {
+	if after != "" && !apperr.IsID(after) {
 		return apperr.Field("cursor", "is not a cursor this server issued")
 	}
 	return nil
@@ -230,7 +198,7 @@ func checkTitle(v *apperr.Invalid, s string) Title {
 }
 
 func checkPhone(v *apperr.Invalid, field, s string) string {
-	s = text(v, field, s, false, 24)
+	s = v.Text(field, s, false, 24)
 	if s != "" && !phonePattern.MatchString(s) {
 		v.Add(field, "must be a phone number of digits, spaces, dashes and an optional leading +")
 	}
@@ -248,12 +216,12 @@ func checkStatus(v *apperr.Invalid, s string) PairingStatus {
 func (in HospitalInput) validate() (Hospital, error) {
 	var v apperr.Invalid
 	h := Hospital{
-		Name:     text(&v, "name", in.Name, true, apperr.MaxName),
+		Name:     v.Text("name", in.Name, true, apperr.MaxName),
 		OrgCode:  checkOrgCode(&v, in.OrgCode),
 		Tier:     checkTier(&v, in.Tier),
-		Province: text(&v, "province", in.Province, true, apperr.MaxName),
-		County:   text(&v, "county", in.County, false, apperr.MaxName),
-		Address:  text(&v, "address", in.Address, false, apperr.MaxText),
+		Province: v.Text("province", in.Province, true, apperr.MaxName),
+		County:   v.Text("county", in.County, false, apperr.MaxName),
+		Address:  v.Text("address", in.Address, false, apperr.MaxText),
 		TimeZone: checkTimeZone(&v, in.TimeZone),
 	}
 	return h, v.Err()
@@ -271,7 +239,7 @@ func (in HospitalPatch) apply(h Hospital) (Hospital, []string, error) {
 		}
 	}
 	if in.Name != nil {
-		set("name", &h.Name, text(&v, "name", *in.Name, true, apperr.MaxName))
+		set("name", &h.Name, v.Text("name", *in.Name, true, apperr.MaxName))
 	}
 	if in.OrgCode != nil {
 		set("org_code", &h.OrgCode, checkOrgCode(&v, *in.OrgCode))
@@ -282,13 +250,13 @@ func (in HospitalPatch) apply(h Hospital) (Hospital, []string, error) {
 		h.Tier = Tier(t)
 	}
 	if in.Province != nil {
-		set("province", &h.Province, text(&v, "province", *in.Province, true, apperr.MaxName))
+		set("province", &h.Province, v.Text("province", *in.Province, true, apperr.MaxName))
 	}
 	if in.County != nil {
-		set("county", &h.County, text(&v, "county", *in.County, false, apperr.MaxName))
+		set("county", &h.County, v.Text("county", *in.County, false, apperr.MaxName))
 	}
 	if in.Address != nil {
-		set("address", &h.Address, text(&v, "address", *in.Address, false, apperr.MaxText))
+		set("address", &h.Address, v.Text("address", *in.Address, false, apperr.MaxText))
 	}
 	if in.TimeZone != nil {
 		set("time_zone", &h.TimeZone, checkTimeZone(&v, *in.TimeZone))
@@ -300,7 +268,7 @@ func (in DepartmentInput) validate() (Department, error) {
 	var v apperr.Invalid
 	d := Department{
 		Code: checkDepartmentCode(&v, in.Code),
-		Name: text(&v, "name", in.Name, true, apperr.MaxName),
+		Name: v.Text("name", in.Name, true, apperr.MaxName),
 	}
 	return d, v.Err()
 }
@@ -314,7 +282,7 @@ func (in DepartmentPatch) apply(d Department) (Department, []string, error) {
 		}
 	}
 	if in.Name != nil {
-		if n := text(&v, "name", *in.Name, true, apperr.MaxName); n != d.Name {
+		if n := v.Text("name", *in.Name, true, apperr.MaxName); n != d.Name {
 			d.Name, changed = n, append(changed, "name")
 		}
 	}
@@ -325,7 +293,7 @@ func (in StaffInput) validate() (Staff, error) {
 	var v apperr.Invalid
 	s := Staff{
 		HospitalID: checkID(&v, "hospital_id", in.HospitalID, true),
-		Name:       text(&v, "name", in.Name, true, apperr.MaxName),
+		Name:       v.Text("name", in.Name, true, apperr.MaxName),
 		Title:      checkTitle(&v, in.Title),
 		Phone:      checkPhone(&v, "phone", in.Phone),
 		Active:     in.Active == nil || *in.Active,
@@ -351,7 +319,7 @@ func (in StaffPatch) apply(s Staff) (Staff, []string, error) {
 		}
 	}
 	if in.Name != nil {
-		if n := text(&v, "name", *in.Name, true, apperr.MaxName); n != s.Name {
+		if n := v.Text("name", *in.Name, true, apperr.MaxName); n != s.Name {
 			s.Name, changed = n, append(changed, "name")
 		}
 	}

@@ -109,7 +109,7 @@ func mayEditPairing(p auth.Principal, supportingID, recipientID string) bool {
 
 // lookup loads a row by id; an id of the wrong shape is simply not found.
 func lookup[T any](ctx context.Context, id string, get func(context.Context, string) (T, error)) (T, error) {
-	if !isID(id) {
+	if !apperr.IsID(id) {
 		var zero T
 		return zero, apperr.ErrNotFound
 	}
@@ -154,8 +154,8 @@ func (s *Service) Hospital(ctx context.Context, p auth.Principal, id string) (Ho
 func (s *Service) Hospitals(ctx context.Context, p auth.Principal, q HospitalQuery) ([]Hospital, error) {
 	var v apperr.Invalid
 	f := HospitalFilter{
-		Province: text(&v, "province", q.Province, false, apperr.MaxName),
-		County:   text(&v, "county", q.County, false, apperr.MaxName),
+		Province: v.Text("province", q.Province, false, apperr.MaxName),
+		County:   v.Text("county", q.County, false, apperr.MaxName),
 		After:    q.After, Limit: q.Limit,
 	}
 	if strings.TrimSpace(q.Tier) != "" {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,13 +104,4 @@ func (a *API) readJSON(w http.ResponseWriter, r *http.Request, dst any) (ok bool
 	}
 	a.writeError(w, r, err)
 	return false
-}
-
-// compactJSON is used by tests and idempotency fingerprints.
-func compactJSON(b []byte) []byte {
-	var buf bytes.Buffer
-	if json.Compact(&buf, b) != nil {
-		return b
-	}
-	return buf.Bytes()
 }

@@ -2,13 +2,8 @@ package patient
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/google/uuid"
 
 	"duikou/internal/apperr"
 )
@@ -73,31 +68,6 @@ var phonePattern = regexp.MustCompile(`^\+?[0-9][0-9 ()-]{2,22}[0-9]$`)
 // earliestBirth bounds birth dates: older entries are typing errors.
 const earliestBirth = "1900-01-01"
 
-// text trims s and checks it: valid UTF-8, no control characters, at most max
-// characters, present when required.
-func text(v *apperr.Invalid, field, s string, required bool, max int) string {
-	s = strings.TrimSpace(s)
-	switch {
-	case !utf8.ValidString(s):
-		v.Add(field, "is not valid UTF-8 text")
-	case strings.ContainsFunc(s, unicode.IsControl):
-		v.Add(field, "must not contain control characters")
-	case required && s == "":
-		v.Add(field, "is required")
-	case utf8.RuneCountInString(s) > max:
-		v.Add(field, "must be at most "+strconv.Itoa(max)+" characters")
-	}
-	return s
-}
-
-func isID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	_, err := uuid.Parse(s)
-	return err == nil
-}
-
 func checkSex(v *apperr.Invalid, s string) Sex {
 	x := Sex(strings.TrimSpace(s))
 	switch x {
@@ -127,7 +97,7 @@ func checkBirthDate(v *apperr.Invalid, s, today string) string {
 }
 
 func checkPhone(v *apperr.Invalid, s string) string {
-	s = text(v, "phone", s, false, 24)
+	s = v.Text("phone", s, false, 24)
 	if s != "" && !phonePattern.MatchString(s) {
 		v.Add("phone", "must be a phone number of digits, spaces, dashes and an optional leading +")
 	}

@@ -94,7 +94,7 @@ func (s *Service) visible(ctx context.Context, p auth.Principal, id string) (Pat
 	if err := requireClinical(p); err != nil {
 		return Patient{}, err
 	}
-	if !isID(id) {
+	if !apperr.IsID(id) {
 		return Patient{}, apperr.ErrNotFound
 	}
 	pt, err := s.store.Patient(ctx, id)
@@ -114,7 +114,7 @@ func (s *Service) visible(ctx context.Context, p auth.Principal, id string) (Pat
 // caller can reach, so a request body never widens the caller's scope.
 func checkHome(v *apperr.Invalid, p auth.Principal, s string) string {
 	s = strings.TrimSpace(s)
-	if !isID(s) || !p.CanReach(s) {
+	if !apperr.IsID(s) || !p.CanReach(s) {
 		v.Add("home_hospital_id", "must be your hospital or one paired with it")
 	}
 	return s
@@ -157,10 +157,10 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in PatientInput)
 	today := s.today()
 	var v apperr.Invalid
 	pt := Patient{
-		Name:    text(&v, "name", in.Name, true, apperr.MaxName),
+		Name:    v.Text("name", in.Name, true, apperr.MaxName),
 		Sex:     checkSex(&v, in.Sex),
 		Phone:   checkPhone(&v, in.Phone),
-		Address: text(&v, "address", in.Address, false, apperr.MaxText),
+		Address: v.Text("address", in.Address, false, apperr.MaxText),
 	}
 	pt.BirthDate = checkBirthDate(&v, in.BirthDate, today)
 	id := checkNationalID(&v, in.NationalID, today)
@@ -232,17 +232,17 @@ func (s *Service) List(ctx context.Context, p auth.Principal, q Query) ([]Patien
 	}
 	var v apperr.Invalid
 	f := Filter{
-		NamePrefix: text(&v, "q", q.Q, false, apperr.MaxName),
+		NamePrefix: v.Text("q", q.Q, false, apperr.MaxName),
 		Scoped:     true, Within: within(p),
 		After: q.After, Limit: q.Limit + 1,
 	}
 	if h := strings.TrimSpace(q.HomeHospitalID); h != "" {
-		if !isID(h) {
+		if !apperr.IsID(h) {
 			v.Add("home_hospital_id", "is not a valid id")
 		}
 		f.HomeHospitalID = h
 	}
-	if q.After != "" && !isID(q.After) {
+	if q.After != "" && !apperr.IsID(q.After) {
 		v.Add("cursor", "is not a cursor this server issued")
 	}
 	if q.Limit < 1 {
@@ -334,7 +334,7 @@ func (s *Service) apply(p auth.Principal, cur Patient, patch PatientPatch) (Pati
 		}
 	}
 	if patch.Name != nil {
-		set("name", &pt.Name, text(&v, "name", *patch.Name, true, apperr.MaxName))
+		set("name", &pt.Name, v.Text("name", *patch.Name, true, apperr.MaxName))
 	}
 	if patch.Sex != nil {
 		sex := string(pt.Sex)
@@ -345,7 +345,7 @@ func (s *Service) apply(p auth.Principal, cur Patient, patch PatientPatch) (Pati
 		set("phone", &pt.Phone, checkPhone(&v, *patch.Phone))
 	}
 	if patch.Address != nil {
-		set("address", &pt.Address, text(&v, "address", *patch.Address, false, apperr.MaxText))
+		set("address", &pt.Address, v.Text("address", *patch.Address, false, apperr.MaxText))
 	}
 	if patch.HomeHospitalID != nil && strings.TrimSpace(*patch.HomeHospitalID) != pt.HomeHospitalID {
 		set("home_hospital_id", &pt.HomeHospitalID, checkHome(&v, p, *patch.HomeHospitalID))
@@ -408,10 +408,10 @@ func (s *Service) RecordConsent(ctx context.Context, p auth.Principal, patientID
 	c := Consent{
 		PatientID:     pt.ID,
 		ConsenterKind: checkConsenterKind(&v, in.ConsenterKind),
-		ConsenterName: text(&v, "consenter_name", in.ConsenterName, true, apperr.MaxName),
-		Relationship:  text(&v, "relationship", in.Relationship, false, apperr.MaxName),
+		ConsenterName: v.Text("consenter_name", in.ConsenterName, true, apperr.MaxName),
+		Relationship:  v.Text("relationship", in.Relationship, false, apperr.MaxName),
 		Purpose:       checkPurpose(&v, in.Purpose),
-		Note:          text(&v, "note", in.Note, false, apperr.MaxText),
+		Note:          v.Text("note", in.Note, false, apperr.MaxText),
 		GrantedAt:     now,
 		RecordedBy:    p.UserID,
 		RecordedAt:    now,
@@ -425,7 +425,7 @@ func (s *Service) RecordConsent(ctx context.Context, p auth.Principal, patientID
 	case c.Purpose == ForDataSharing && shared == "":
 		v.Add("shared_with_hospital_id", "is required for data sharing: name the hospital that may see the record")
 	case c.Purpose == ForDataSharing:
-		if !isID(shared) || !p.CanReach(shared) {
+		if !apperr.IsID(shared) || !p.CanReach(shared) {
 			v.Add("shared_with_hospital_id", "must be your hospital or one paired with it")
 		}
 		c.SharedWithHospitalID = &shared
@@ -463,7 +463,7 @@ func (s *Service) Consents(ctx context.Context, p auth.Principal, patientID, aft
 	if err != nil {
 		return nil, err
 	}
-	if after != "" && !isID(after) {
+	if after != "" && !apperr.IsID(after) {
 		return nil, apperr.Field("cursor", "is not a cursor this server issued")
 	}
 	list, err := s.store.Consents(ctx, ConsentFilter{PatientID: pt.ID, After: after, Limit: limit})
@@ -484,11 +484,11 @@ func (s *Service) WithdrawConsent(ctx context.Context, p auth.Principal, patient
 		return Consent{}, err
 	}
 	var v apperr.Invalid
-	reason := text(&v, "reason", in.Reason, true, apperr.MaxText)
+	reason := v.Text("reason", in.Reason, true, apperr.MaxText)
 	if err := v.Err(); err != nil {
 		return Consent{}, err
 	}
-	if !isID(consentID) {
+	if !apperr.IsID(consentID) {
 		return Consent{}, apperr.ErrNotFound
 	}
 	var out Consent
@@ -516,7 +516,7 @@ func (s *Service) HasConsent(ctx context.Context, patientID, purpose, hospitalID
 	if !pur.Valid() {
 		return false, fmt.Errorf("patient: unknown consent purpose %q", purpose)
 	}
-	if !isID(patientID) {
+	if !apperr.IsID(patientID) {
 		return false, nil
 	}
 	list, err := s.store.ActiveConsents(ctx, patientID, pur)
