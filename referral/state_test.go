@@ -28,9 +28,9 @@ var openStates = []Status{Submitted, Claimed, InfoRequested, Accepted, Scheduled
 
 // requirement is the state machine, row by row.
 var requirement = map[Action]struct {
-	from []Status
-	to   Status
-	party  party
+	from  []Status
+	to    Status
+	party party
 }{
 	Submit:      {[]Status{Draft}, Submitted, byReferrer},
 	Claim:       {[]Status{Submitted}, Claimed, byDesk},
