@@ -76,7 +76,11 @@ func TestValidateEveryField(t *testing.T) {
 		{"executable attachment", func(r *Referral) { r.Attachments[0].ContentType = "application/x-msdownload" }, []string{"attachments[0].content_type"}},
 		{"huge attachment", func(r *Referral) { r.Attachments[0].Size = MaxAttachment + 1 }, []string{"attachments[0].size"}},
 		{"no consent", func(r *Referral) { r.ConsentID = "" }, []string{"consent_id"}},
-		{"based on a non-id", func(r *Referral) { r.Direction = Down; r.GreenChannel, r.GreenCategory = false, ""; r.BasedOnID = "abc" }, []string{"based_on_id"}},
+		{"based on a non-id", func(r *Referral) {
+			r.Direction = Down
+			r.GreenChannel, r.GreenCategory = false, ""
+			r.BasedOnID = "abc"
+		}, []string{"based_on_id"}},
 		{"up-referral based on another", func(r *Referral) { r.BasedOnID = fileID }, []string{"based_on_id"}},
 	}
 	for _, c := range cases {
