@@ -1,6 +1,7 @@
 package referral
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -559,13 +560,9 @@ func allowedType(t string) bool {
 // validateSubmission is Validate plus the checks that depend on the moment
 // of sending: a requested window already over cannot be honoured.
 func (r *Referral) validateSubmission(now time.Time) error {
-	err := r.Validate()
 	var v apperr.Invalid
-	if err != nil {
-		var ok bool
-		if v, ok = err.(apperr.Invalid); !ok {
-			return err
-		}
+	if err := r.Validate(); err != nil && !errors.As(err, &v) {
+		return err
 	}
 	if w := r.RequestedWindow; w != nil && !w.To.IsZero() && !w.To.After(now) {
 		v.Add("requested_window.to", "is already past")

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"duikou/internal/apperr"
 	"duikou/internal/auth"
@@ -341,7 +342,7 @@ func TestSubmitChecksTheWholeTicket(t *testing.T) {
 	assertFields(t, err, "reason", "diagnoses", "consent_id")
 
 	late := complete()
-	late.RequestedWindow = &Window{From: t0.Add(-2 * 24 * 60 * 60 * 1e9), To: t0}
+	late.RequestedWindow = &Window{From: t0.Add(-48 * time.Hour), To: t0}
 	_, _, err = Decide(late, refDoctor, Submit, ActionInput{}, now)
 	assertFields(t, err, "requested_window.to")
 }
@@ -455,7 +456,7 @@ func TestRedirectedTicket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	later := now.Add(1e9)
+	later := now.Add(time.Second)
 	n, ev, err := RedirectedTicket(old, later)
 	if err != nil {
 		t.Fatal(err)
