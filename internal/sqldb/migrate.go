@@ -75,18 +75,23 @@ func Migrate(ctx context.Context, db DB) ([]int, error) {
 	if db.Dialect() == SQLite {
 		ts = "text"
 	}
-	if _, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version integer PRIMARY KEY, name text NOT NULL, applied_at `+ts+` NOT NULL)`); err != nil && !isDuplicateTableRace(err) {
+	err = db.InTx(ctx, func(ctx context.Context) error {
+		if err := lockMigrations(ctx, db); err != nil {
+			return err
+		}
+		_, err := db.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version integer PRIMARY KEY, name text NOT NULL, applied_at `+ts+` NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var applied []int
 	for _, m := range ms {
 		did := false
 		err := db.InTx(ctx, func(ctx context.Context) error {
-			if db.Dialect() == Postgres {
-				if _, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock); err != nil {
-					return err
-				}
+			if err := lockMigrations(ctx, db); err != nil {
+				return err
 			}
 			var n int
 			if err := db.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
@@ -115,8 +120,12 @@ func Migrate(ctx context.Context, db DB) ([]int, error) {
 	return applied, nil
 }
 
-// isDuplicateTableRace tolerates two instances racing on CREATE TABLE IF NOT
-// EXISTS, which PostgreSQL can report as a unique violation on pg_type.
-func isDuplicateTableRace(err error) bool {
-	return strings.Contains(err.Error(), "pg_type_typname_nsp_index")
+// lockMigrations serialises migrating instances on PostgreSQL until the
+// transaction ends; SQLite's write transactions are exclusive already.
+func lockMigrations(ctx context.Context, db DB) error {
+	if db.Dialect() != Postgres {
+		return nil
+	}
+	_, err := db.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock)
+	return err
 }

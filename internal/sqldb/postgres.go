@@ -87,7 +87,10 @@ func (d *pgDB) QueryRow(ctx context.Context, sql string, args ...any) Row {
 
 func (d *pgDB) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	if InTransaction(ctx) {
-		return fn(ctx)
+		return savepoint(ctx, func(ctx context.Context, sql string) error {
+			_, err := d.Exec(ctx, sql)
+			return err
+		}, fn)
 	}
 	tx, err := d.pool.Begin(ctx)
 	if err != nil {

@@ -14,6 +14,7 @@ package sqldb
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -70,7 +71,10 @@ type DB interface {
 	Querier
 	// InTx runs fn in one transaction, committed when fn returns nil and rolled
 	// back otherwise. The ctx given to fn carries the transaction. An InTx
-	// inside another joins the outer transaction.
+	// inside another runs in a savepoint of the outer transaction: when fn
+	// fails, its own writes are undone and the outer transaction can go on
+	// (on PostgreSQL this also clears the aborted state a failed statement
+	// leaves), and the outer decides whether to commit.
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 	Dialect() Dialect
 	Ping(ctx context.Context) error
@@ -87,5 +91,32 @@ func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
 type txKey struct{}
 
+// txDepth counts the savepoints open in ctx's transaction, to name them.
+type txDepth struct{}
+
 // InTransaction reports whether ctx carries an open transaction.
 func InTransaction(ctx context.Context) bool { return ctx.Value(txKey{}) != nil }
+
+// savepoint runs fn inside a savepoint of ctx's transaction.
+func savepoint(ctx context.Context, exec func(ctx context.Context, sql string) error, fn func(ctx context.Context) error) (err error) {
+	depth, _ := ctx.Value(txDepth{}).(int)
+	depth++
+	name := "sp" + strconv.Itoa(depth)
+	if err := exec(ctx, "SAVEPOINT "+name); err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = exec(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name)
+			panic(p)
+		}
+		if err != nil {
+			if rerr := exec(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			return
+		}
+		err = exec(ctx, "RELEASE SAVEPOINT "+name)
+	}()
+	return fn(context.WithValue(ctx, txDepth{}, depth))
+}

@@ -66,6 +66,38 @@ func TestEngines(t *testing.T) {
 			}
 		})
 
+		t.Run("a failed inner transaction undoes only its own writes", func(t *testing.T) {
+			err := db.InTx(ctx, func(ctx context.Context) error {
+				if _, err := db.Exec(ctx, `UPDATE hospitals SET county = 'outer' WHERE id = $1`, id); err != nil {
+					return err
+				}
+				inner := db.InTx(ctx, func(ctx context.Context) error {
+					if _, err := db.Exec(ctx, `UPDATE hospitals SET name = 'inner' WHERE id = $1`, id); err != nil {
+						return err
+					}
+					// A failing statement: on PostgreSQL it aborts the
+					// transaction until the savepoint is rolled back.
+					_, err := db.Exec(ctx, `INSERT INTO hospitals (id, name, org_code, tier, province, created_at, updated_at)
+						VALUES ($1, 'dup', '12345', 'tertiary', 'P', $2, $2)`, "0194f5c2-7b7e-7cc3-9a1e-6f2b9d1c0a03", now)
+					return err
+				})
+				if !errors.Is(inner, sqldb.ErrUniqueViolation) {
+					t.Errorf("inner err = %v", inner)
+				}
+				// The outer transaction goes on after the inner failure.
+				_, err := db.Exec(ctx, `UPDATE hospitals SET address = 'after' WHERE id = $1`, id)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var name, county, address string
+			db.QueryRow(ctx, `SELECT name, county, address FROM hospitals WHERE id = $1`, id).Scan(&name, &county, &address)
+			if name != "医院" || county != "outer" || address != "after" {
+				t.Fatalf("name %q county %q address %q; want the inner write undone and the outer ones kept", name, county, address)
+			}
+		})
+
 		t.Run("migrations are applied once", func(t *testing.T) {
 			applied, err := sqldb.Migrate(ctx, db)
 			if err != nil || len(applied) != 0 {

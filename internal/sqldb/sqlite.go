@@ -83,7 +83,10 @@ func (d *liteDB) QueryRow(ctx context.Context, query string, args ...any) Row {
 
 func (d *liteDB) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	if InTransaction(ctx) {
-		return fn(ctx)
+		return savepoint(ctx, func(ctx context.Context, sql string) error {
+			_, err := d.Exec(ctx, sql)
+			return err
+		}, fn)
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -55,7 +55,13 @@ var claimFreeHead = fmt.Sprintf(`SELECT chain, chain_seq, hash FROM audit_heads
 // SQLite write transactions are exclusive already, so the preferred chain is
 // used as it is.
 func (s *AuditLog) Append(ctx context.Context, e *audit.Entry) error {
-	return s.db.InTx(ctx, func(ctx context.Context) error {
+	// Inside the caller's transaction the row needs no savepoint of its own:
+	// it commits or rolls back with the change it records.
+	inTx := s.db.InTx
+	if sqldb.InTransaction(ctx) {
+		inTx = func(ctx context.Context, fn func(context.Context) error) error { return fn(ctx) }
+	}
+	return inTx(ctx, func(ctx context.Context) error {
 		head, err := s.lockHead(ctx, e.Chain)
 		if err != nil {
 			return fmt.Errorf("lock audit chain head: %w", err)
