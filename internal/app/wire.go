@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"duikou/internal/audit"
 	"duikou/internal/auth"
@@ -56,6 +57,14 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Auth = s.auth
 	d.Directory = s.directory
 	d.Patients = s.patients
+	keys := store.NewIdempotencyKeys(a.DB, 0)
+	d.Idempotency = keys
+	d.Tx = a.DB
+	go a.every(time.Hour, func(ctx context.Context) {
+		if _, err := keys.Expire(ctx, time.Now().UTC()); err != nil {
+			a.log.Warn("expiring idempotency keys", "err", err)
+		}
+	})
 
 	if a.cfg.Demo {
 		logins, err := demo.Load(ctx, demo.Services{Directory: s.directory, Auth: s.auth})
@@ -65,6 +74,21 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		a.demoLogins = logins
 	}
 	return nil
+}
+
+// every runs job each period until the instance stops. Jobs here are
+// idempotent clean-ups, safe when every instance runs them.
+func (a *App) every(period time.Duration, job func(ctx context.Context)) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stopping.Done():
+			return
+		case <-t.C:
+			job(a.stopping)
+		}
+	}
 }
 
 // dataKey is the configured key, or for the embedded default one generated

@@ -57,6 +57,9 @@ type Deps struct {
 	Directory DirectoryService
 	Patients  PatientService
 	AuditLog  AuditLogService
+	// Idempotency and Tx make creating POSTs safe to retry.
+	Idempotency IdempotencyStore
+	Tx          TxRunner
 	// Web serves the browser UI for every path outside the API.
 	Web http.Handler
 }
@@ -111,7 +114,7 @@ func (a *API) Handler() http.Handler {
 		a.mountPublicAuth(r)
 		// Everything else needs a session: denied by default.
 		r.Group(func(r chi.Router) {
-			r.Use(a.requireAuth, a.checkCSRF)
+			r.Use(a.requireAuth, a.checkCSRF, a.idempotent)
 			a.mountAuth(r)
 			a.mountDirectory(r)
 			a.mountPatients(r)

@@ -64,6 +64,11 @@ func buildOpenAPI(ops []operation) map[string]any {
 		for _, q := range op.Query {
 			params = append(params, map[string]any{"name": q.Name, "in": "query", "description": q.Description, "schema": map[string]any{"type": "string"}})
 		}
+		if op.Method == http.MethodPost && !op.Public {
+			params = append(params, map[string]any{"name": IdempotencyHeader, "in": "header",
+				"description": "makes the request safe to retry: the same key with the same request gets the first answer again; with another request, 422",
+				"schema":      map[string]any{"type": "string", "maxLength": 255}})
+		}
 		if op.IfMatch {
 			params = append(params, map[string]any{"name": "If-Match", "in": "header", "required": true,
 				"description": "the ETag read before the change", "schema": map[string]any{"type": "string"}})

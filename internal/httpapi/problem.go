@@ -89,3 +89,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+func fieldError(field, message string) apperr.FieldError {
+	return apperr.FieldError{Field: field, Message: message}
+}

@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"duikou/internal/auth"
+	"duikou/internal/store"
+)
+
+// IdempotencyHeader lets a client retry a POST safely: the same key with the
+// same request gets the first answer again; with another request, 422.
+const IdempotencyHeader = "Idempotency-Key"
+
+// IdempotencyStore keeps answers to idempotent requests, per user. Both
+// methods run inside the transaction of the change they answer.
+type IdempotencyStore interface {
+	Claim(ctx context.Context, userID, key string, fingerprint []byte, now time.Time) (*store.IdempotentResponse, error)
+	Save(ctx context.Context, userID, key string, r store.IdempotentResponse) error
+}
+
+// TxRunner runs a function in one database transaction (sqldb.DB).
+type TxRunner interface {
+	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// errNotKept rolls back the key of a request whose answer is not kept.
+var errNotKept = errors.New("idempotency: answer not kept")
+
+// idempotent makes a creating POST safe to retry. The key's row, the change
+// and the stored answer are one transaction (the services' own transactions
+// nest as savepoints): a retry after a crash either finds the answer or
+// finds nothing and runs afresh, and a concurrent retry waits on the key's
+// row and then gets the first answer. Only successful answers are kept; a
+// refused request changed nothing and is simply judged again.
+func (a *API) idempotent(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get(IdempotencyHeader)
+		if key == "" || r.Method != http.MethodPost || a.Idempotency == nil || a.Tx == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if len(key) > 255 || !printableASCII(key) {
+			writeProblem(w, r, http.StatusBadRequest, "the idempotency key must be 1 to 255 printable ASCII characters",
+				fieldError(IdempotencyHeader, "must be 1 to 255 printable ASCII characters"))
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			if isTooLarge(err) {
+				writeProblem(w, r, http.StatusRequestEntityTooLarge, "the request body is larger than the limit for this endpoint")
+				return
+			}
+			a.writeError(w, r, err)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h := sha256.New()
+		h.Write([]byte(r.Method + "\x00" + r.URL.Path + "\x00"))
+		h.Write(body)
+		fingerprint := h.Sum(nil)
+		user := auth.FromContext(r.Context()).UserID
+
+		var (
+			replay *store.IdempotentResponse
+			rec    = newCapture()
+		)
+		err = a.Tx.InTx(r.Context(), func(ctx context.Context) error {
+			prev, err := a.Idempotency.Claim(ctx, user, key, fingerprint, time.Now().UTC())
+			if err != nil {
+				return err
+			}
+			if prev != nil {
+				replay = prev
+				return nil
+			}
+			next.ServeHTTP(rec, r.WithContext(ctx))
+			if rec.status < 200 || rec.status >= 300 {
+				return errNotKept
+			}
+			return a.Idempotency.Save(ctx, user, key, store.IdempotentResponse{
+				Fingerprint: fingerprint, Status: rec.status, ContentType: rec.header.Get("Content-Type"),
+				ETag: rec.header.Get("ETag"), Location: rec.header.Get("Location"), Body: rec.body.Bytes(),
+			})
+		})
+		switch {
+		case errors.Is(err, errNotKept):
+			rec.copyTo(w)
+		case err != nil:
+			a.writeError(w, r, err)
+		case replay != nil && !bytes.Equal(replay.Fingerprint, fingerprint):
+			writeProblem(w, r, http.StatusUnprocessableEntity, "this idempotency key was used for a different request; use a new key",
+				fieldError(IdempotencyHeader, "was used for a different request"))
+		case replay != nil:
+			for k, v := range map[string]string{"Content-Type": replay.ContentType, "ETag": replay.ETag, "Location": replay.Location} {
+				if v != "" {
+					w.Header().Set(k, v)
+				}
+			}
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.WriteHeader(replay.Status)
+			w.Write(replay.Body)
+		default:
+			rec.copyTo(w)
+		}
+	})
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// capture holds a handler's answer until the transaction has committed.
+type capture struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func newCapture() *capture { return &capture{header: http.Header{}} }
+
+func (c *capture) Header() http.Header { return c.header }
+func (c *capture) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	return c.body.Write(b)
+}
+func (c *capture) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+
+func (c *capture) copyTo(w http.ResponseWriter) {
+	for k, v := range c.header {
+		w.Header()[k] = v
+	}
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	w.WriteHeader(c.status)
+	w.Write(c.body.Bytes())
+}
