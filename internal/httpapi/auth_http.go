@@ -154,6 +154,11 @@ type UpdateUserRequest struct {
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
+	// A foreign page must not log a browser into an account of its choosing.
+	if !a.originAllowed(r) {
+		writeProblem(w, r, http.StatusForbidden, "login from a foreign Origin is refused")
+		return
+	}
 	var req LoginRequest
 	if !a.readJSON(w, r, &req) {
 		return

@@ -98,3 +98,21 @@ func TestUnknownRoutesAndMethodsAreProblems(t *testing.T) {
 		}
 	}
 }
+
+func TestLoginFromAForeignOriginIsRefused(t *testing.T) {
+	h := New(Config{AllowedOrigins: []string{"https://desk.example"}}, Deps{Log: slog.New(slog.DiscardHandler)}).Handler()
+	for origin, want := range map[string]int{
+		"https://evil.example": http.StatusForbidden,
+		// Allowed origins and the server's own get past the check (and then
+		// fail on the empty body, which shows they got that far).
+		"https://desk.example": http.StatusBadRequest,
+		"http://example.com":   http.StatusBadRequest,
+	} {
+		r := httptest.NewRequest("POST", "/api/v1/auth/login", strings.NewReader(""))
+		r.Header.Set("Origin", origin)
+		r.Header.Set("Content-Type", "application/json")
+		if w := serve(h, r); w.Code != want {
+			t.Errorf("login from %s: %d, want %d", origin, w.Code, want)
+		}
+	}
+}
