@@ -1,0 +1,293 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"duikou/internal/apperr"
+	"duikou/internal/sqldb"
+	"duikou/internal/sqldb/sqldbtest"
+	"duikou/internal/store"
+	"duikou/referral"
+)
+
+// refTestTicket is a fully filled submitted up-referral from one hospital to
+// another, so that every column round-trips.
+func refTestTicket(referring, receiving string, at time.Time) referral.Referral {
+	t := at.Add(-time.Minute)
+	return referral.Referral{
+		ID: dirTestID(), Number: "", Direction: referral.Up, Priority: referral.Emergency,
+		GreenChannel: true, GreenCategory: referral.ChestPain, TransferRisk: referral.RiskI,
+		PatientID: dirTestID(), ReferringHospitalID: referring, ReferringDepartmentID: dirTestID(), ReferringDoctorID: dirTestID(),
+		ReceivingHospitalID: receiving, ReceivingDepartmentID: dirTestID(),
+		Diagnoses: []referral.Diagnosis{{Code: "I21.0", Text: "急性前壁心肌梗死"}},
+		Reason:    "需急诊PCI", ClinicalSummary: "胸痛2小时", TreatmentGiven: "阿司匹林300mg",
+		Transport:       referral.Transport{Mode: referral.ByAmbulance, Escort: referral.EscortDoctor},
+		RequestedWindow: &referral.Window{From: at, To: at.Add(6 * time.Hour)},
+		Attachments:     []referral.AttachmentRef{{ID: dirTestID(), Name: "ecg.pdf", ContentType: "application/pdf", Size: 1200}},
+		ConsentID:       dirTestID(),
+		Status:          referral.Submitted, Version: 2, CreatedBy: dirTestID(), CreatedAt: t, UpdatedAt: at,
+		SubmittedAt: &at, QueuedAt: &at,
+	}
+}
+
+func TestReferralStoreCreateGetUpdate(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		now := sqldb.Now()
+		r := refTestTicket(dirTestID(), dirTestID(), now)
+		r.Number = "ZZ-20261122-000001"
+		if err := st.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.Get(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, r) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, r)
+		}
+
+		// Every later field survives an update, including the JSON ones.
+		next := got
+		claimed := now.Add(time.Minute)
+		next.Status, next.Version, next.ClaimedBy, next.ClaimedAt = referral.Accepted, 3, dirTestID(), &claimed
+		next.DecidedBy, next.DecidedAt, next.FeeWaived, next.ExamSlipNumber = dirTestID(), &claimed, true, "JC-20261122-000001"
+		next.BedReservationID = dirTestID()
+		next.Schedule = &referral.Schedule{Kind: referral.Bed, Slot: "心内科3病区12床", At: now.Add(time.Hour)}
+		next.Redirect = &referral.Target{HospitalID: dirTestID(), DepartmentID: dirTestID()}
+		if err := st.Update(ctx, next, 2); err != nil {
+			t.Fatal(err)
+		}
+		got, err = st.GetForUpdate(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, next) {
+			t.Fatalf("after update:\n got %+v\nwant %+v", got, next)
+		}
+
+		// A draft with nothing but the required parts round-trips too.
+		draft := referral.Referral{ID: dirTestID(), Direction: referral.Down, PatientID: dirTestID(),
+			ReferringHospitalID: dirTestID(), Status: referral.Draft, Version: 1, CreatedBy: dirTestID(),
+			CreatedAt: now, UpdatedAt: now, Diagnoses: []referral.Diagnosis{}, Attachments: []referral.AttachmentRef{}}
+		if err := st.Create(ctx, draft); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := st.Get(ctx, draft.ID); err != nil || !reflect.DeepEqual(got, draft) {
+			t.Fatalf("draft: %v\n got %+v\nwant %+v", err, got, draft)
+		}
+
+		dup := refTestTicket(dirTestID(), dirTestID(), now)
+		dup.Number = r.Number
+		if err := st.Create(ctx, dup); !errors.Is(err, apperr.ErrConflict) {
+			t.Fatalf("duplicate number: %v, want conflict", err)
+		}
+		if _, err := st.Get(ctx, dirTestID()); !errors.Is(err, apperr.ErrNotFound) {
+			t.Fatalf("unknown id: %v", err)
+		}
+		if _, err := st.Get(ctx, "not-an-id"); !errors.Is(err, apperr.ErrNotFound) {
+			t.Fatalf("malformed id: %v", err)
+		}
+	})
+}
+
+func TestReferralStoreUpdateChecksVersion(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		r := refTestTicket(dirTestID(), dirTestID(), sqldb.Now())
+		if err := st.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		changed := r
+		changed.Status, changed.Version, changed.Reason = referral.Claimed, 3, "changed"
+		if err := st.Update(ctx, changed, 1); !errors.Is(err, apperr.ErrStale) {
+			t.Fatalf("update at old version: %v, want stale", err)
+		}
+		if got, _ := st.Get(ctx, r.ID); got.Reason != r.Reason || got.Version != 2 {
+			t.Fatalf("stale update wrote: %+v", got)
+		}
+		missing := changed
+		missing.ID = dirTestID()
+		if err := st.Update(ctx, missing, 2); !errors.Is(err, apperr.ErrNotFound) {
+			t.Fatalf("update of unknown ticket: %v, want not found", err)
+		}
+	})
+}
+
+func TestReferralStoreNumbersAreDistinctAndConsecutive(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		const n = 20
+		got := make([]int64, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got[i], errs[i] = st.NextNumber(ctx, "20261122")
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		for i, v := range got {
+			if v != int64(i+1) {
+				t.Fatalf("numbers %v, want 1..%d", got, n)
+			}
+		}
+		// Another day starts again at one.
+		if v, err := st.NextNumber(ctx, "20261123"); err != nil || v != 1 {
+			t.Fatalf("next day: %d, %v", v, err)
+		}
+	})
+}
+
+func TestReferralStoreEventsInOrder(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		now := sqldb.Now()
+		r := refTestTicket(dirTestID(), dirTestID(), now)
+		if err := st.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		desk := dirTestID()
+		want := []referral.Event{
+			{Action: referral.Submit, From: referral.Draft, To: referral.Submitted, Actor: r.CreatedBy, ActorHospitalID: r.ReferringHospitalID, At: now},
+			{Action: referral.Claim, From: referral.Submitted, To: referral.Claimed, Actor: desk, ActorHospitalID: r.ReceivingHospitalID, At: now.Add(time.Minute)},
+			{Action: referral.Reject, From: referral.Claimed, To: referral.Rejected, Actor: desk, ActorHospitalID: r.ReceivingHospitalID,
+				ReasonCode: referral.NoCapacity, Reason: "无空床", At: now.Add(2 * time.Minute)},
+		}
+		for _, ev := range want {
+			if err := st.AppendEvent(ctx, r.ID, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := st.Events(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("events:\n got %+v\nwant %+v", got, want)
+		}
+		if other, err := st.Events(ctx, dirTestID()); err != nil || len(other) != 0 {
+			t.Fatalf("events of another ticket: %v %v", other, err)
+		}
+	})
+}
+
+func TestReferralStoreOutbox(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		now := sqldb.Now()
+		for i := range 3 {
+			if err := st.EnqueueOutbox(ctx, "referral.changed", fmt.Sprint("k", i), fmt.Sprintf(`{"n":%d}`, i), now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msgs, err := st.Outbox(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 3 || msgs[0].Key != "k0" || msgs[2].Payload != `{"n":2}` || msgs[0].ID >= msgs[1].ID ||
+			!msgs[0].CreatedAt.Equal(now) || msgs[0].PublishedAt != nil || msgs[1].Topic != "referral.changed" {
+			t.Fatalf("outbox: %+v", msgs)
+		}
+	})
+}
+
+func TestReferralStoreListFiltersAndPages(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		county, tertiary, other := dirTestID(), dirTestID(), dirTestID()
+		day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+
+		up := refTestTicket(county, tertiary, day.Add(time.Hour)) // green emergency up, submitted
+		routine := refTestTicket(county, tertiary, day.Add(26*time.Hour))
+		routine.GreenChannel, routine.GreenCategory, routine.Priority, routine.Status = false, "", referral.Routine, referral.Claimed
+		down := refTestTicket(tertiary, county, day.Add(2*time.Hour))
+		down.Direction, down.GreenChannel, down.GreenCategory, down.Priority = referral.Down, false, "", referral.Urgent
+		down.PatientID = up.PatientID
+		draft := refTestTicket(county, tertiary, day)
+		draft.Status, draft.SubmittedAt, draft.QueuedAt = referral.Draft, nil, nil
+		foreign := refTestTicket(other, tertiary, day.Add(3*time.Hour))
+		for _, r := range []referral.Referral{up, routine, down, draft, foreign} {
+			if err := st.Create(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		yes := true
+		from, to := day, day.Add(24*time.Hour)
+		ids := func(rs ...referral.Referral) []string {
+			out := make([]string, len(rs))
+			for i, r := range rs {
+				out[i] = r.ID
+			}
+			slices.Sort(out)
+			return out
+		}
+		tests := []struct {
+			name string
+			f    store.ReferralFilter
+			want []string
+		}{
+			{"the county sees what it sent, drafts included, and what it received", store.ReferralFilter{PartyHospitalID: county}, ids(up, routine, down, draft)},
+			{"the receiver does not see the county's draft", store.ReferralFilter{PartyHospitalID: tertiary}, ids(up, routine, down, foreign)},
+			{"an unrelated hospital sees only its own", store.ReferralFilter{PartyHospitalID: other}, ids(foreign)},
+			{"direction", store.ReferralFilter{PartyHospitalID: tertiary, Direction: referral.Down}, ids(down)},
+			{"status", store.ReferralFilter{Status: referral.Claimed}, ids(routine)},
+			{"priority", store.ReferralFilter{Priority: referral.Urgent}, ids(down)},
+			{"green channel", store.ReferralFilter{PartyHospitalID: county, GreenChannel: &yes}, ids(up, draft)},
+			{"referring hospital", store.ReferralFilter{ReferringHospitalID: tertiary}, ids(down)},
+			{"receiving hospital", store.ReferralFilter{PartyHospitalID: county, ReceivingHospitalID: tertiary}, ids(up, routine, draft)},
+			{"department, either side", store.ReferralFilter{DepartmentID: down.ReceivingDepartmentID}, ids(down)},
+			{"patient", store.ReferralFilter{PatientID: up.PatientID}, ids(up, down)},
+			{"submitted on a day", store.ReferralFilter{PartyHospitalID: county, SubmittedFrom: &from, SubmittedTo: &to}, ids(up, down)},
+		}
+		for _, tc := range tests {
+			got, err := st.List(ctx, tc.f)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if g := ids(got...); !slices.Equal(g, tc.want) {
+				t.Errorf("%s: got %v, want %v", tc.name, g, tc.want)
+			}
+		}
+
+		// Pages of two, ordered by id, continue after the cursor.
+		all := ids(up, routine, down, draft)
+		var seen []string
+		after := ""
+		for range 3 {
+			page, err := st.List(ctx, store.ReferralFilter{PartyHospitalID: county, After: after, Limit: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range page {
+				seen = append(seen, r.ID)
+			}
+			if len(page) < 2 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+		if !slices.Equal(seen, all) {
+			t.Fatalf("paged: %v, want %v", seen, all)
+		}
+	})
+}
