@@ -1,0 +1,586 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// upsertScript stores a ticket unless the queue already has this or a newer
+// version of it, or it left the queue at this or a newer version (tombstone).
+// KEYS: entries, department queue, hospital's departments, slots, tombstone,
+// leases. ARGV: id, version, score, packed rest, "hospital|department",
+// department, holder, lease ms.
+var upsertScript = redis.NewScript(`
+local v = tonumber(ARGV[2])
+local gone = redis.call('GET', KEYS[5])
+if gone and tonumber(gone) >= v then return 0 end
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old and tonumber(string.match(old, '^(%d+)|')) >= v then return 0 end
+local slot = redis.call('HGET', KEYS[4], ARGV[5])
+if not slot then
+  slot = tostring(redis.call('HINCRBY', KEYS[4], '#', 1))
+  redis.call('HSET', KEYS[4], ARGV[5], slot, '#' .. slot, ARGV[5])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. slot .. '|' .. ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[6])
+if ARGV[7] ~= '' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local l = redis.call('HGET', KEYS[6], ARGV[1])
+  if not l or tonumber(string.match(l, '|(%d+)$')) <= now then
+    redis.call('HSET', KEYS[6], ARGV[1], ARGV[7] .. '|' .. string.format('%.0f', now + tonumber(ARGV[8])))
+  end
+end
+return 1
+`)
+
+// removeScript takes a ticket out of its queue when it left at version (or
+// unconditionally when version is -1: a stale entry) and remembers the
+// version so a late, older upsert cannot bring it back.
+// KEYS: entries, tombstone, leases, department queue (or any key when the
+// location is unknown). ARGV: id, version, expected slot, tombstone seconds.
+var removeScript = redis.NewScript(`
+local v = tonumber(ARGV[2])
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  local ov, slot = string.match(old, '^(%d+)|(%d+)|')
+  if v >= 0 and tonumber(ov) > v then return 0 end
+  if slot ~= ARGV[3] then return -1 end
+end
+if v >= 0 then
+  local gone = redis.call('GET', KEYS[2])
+  if not gone or tonumber(gone) < v then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4]) end
+end
+if not old then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return 1
+`)
+
+// claimScript ages due routine tickets, then leases the first ticket without
+// a live lease across the given department queues (lowest score, then id).
+// KEYS: leases, department queues... ARGV: user, lease ms, scan depth, aging
+// lo, hi, shift.
+var claimScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local depth, shift = tonumber(ARGV[3]), tonumber(ARGV[6])
+local best, bestScore
+for i = 2, #KEYS do
+  if shift ~= 0 then
+    local due = redis.call('ZRANGEBYSCORE', KEYS[i], ARGV[4], ARGV[5], 'WITHSCORES', 'LIMIT', 0, 1000)
+    for j = 1, #due, 2 do
+      redis.call('ZADD', KEYS[i], string.format('%.0f', tonumber(due[j+1]) - shift), due[j])
+    end
+  end
+  local c = redis.call('ZRANGE', KEYS[i], 0, depth - 1, 'WITHSCORES')
+  for j = 1, #c, 2 do
+    local id, sc = c[j], tonumber(c[j+1])
+    if best and (sc > bestScore or (sc == bestScore and id > best)) then break end
+    local l = redis.call('HGET', KEYS[1], id)
+    if not l or tonumber(string.match(l, '|(%d+)$')) <= now then
+      best, bestScore = id, sc
+      break
+    end
+  end
+end
+if not best then return false end
+redis.call('HSET', KEYS[1], best, ARGV[1] .. '|' .. string.format('%.0f', now + tonumber(ARGV[2])))
+return best
+`)
+
+// ageScript re-scores routine tickets that have waited long enough.
+// KEYS: department queues. ARGV: lo, hi, shift.
+var ageScript = redis.NewScript(`
+for i = 1, #KEYS do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[i], ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', 0, 1000)
+  for j = 1, #due, 2 do
+    redis.call('ZADD', KEYS[i], string.format('%.0f', tonumber(due[j+1]) - tonumber(ARGV[3])), due[j])
+  end
+end
+return 0
+`)
+
+// leaseScript renews (ARGV[3] = lease ms) or releases (ARGV[3] = "") the
+// lease on a ticket, only for its holder; renewal needs a live lease.
+// KEYS: leases. ARGV: id, user, lease ms.
+var leaseScript = redis.NewScript(`
+local l = redis.call('HGET', KEYS[1], ARGV[1])
+if not l then return 0 end
+local user, exp = string.match(l, '^(.*)|(%d+)$')
+if user ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) return 1 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(exp) <= now then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], user .. '|' .. string.format('%.0f', now + tonumber(ARGV[3])))
+return 1
+`)
+
+// tombstoneTTL is how long a removed ticket's version is remembered; the
+// outbox delivers late duplicates within seconds, not days.
+const tombstoneTTL = 24 * time.Hour
+
+func (q *Referrals) upsertCmd(ctx context.Context, p redis.Scripter, e Entry, now time.Time) (*redis.Cmd, error) {
+	cid, err := compactID(e.ID)
+	if err != nil {
+		return nil, err
+	}
+	if e.HospitalID == "" || e.DepartmentID == "" || strings.Contains(e.HospitalID+e.DepartmentID, "|") {
+		return nil, fmt.Errorf("queue: ticket %s needs a receiving hospital and department", e.ID)
+	}
+	keys := []string{q.entriesKey(), q.deptQueueKey(e.HospitalID, e.DepartmentID), q.hospitalDeptsKey(e.HospitalID),
+		q.slotsKey(), q.tombKey(cid), q.leasesKey()}
+	return upsertScript.Run(ctx, p, keys, cid, e.Version, q.score(e, now), packRest(e),
+		e.HospitalID+"|"+e.DepartmentID, e.DepartmentID, e.Holder, q.opt.Lease.Milliseconds()), nil
+}
+
+// Upsert puts the ticket in its department's queue or updates it. Applying
+// the same version again, or an older one, changes nothing; changed reports
+// whether it did change.
+func (q *Referrals) Upsert(ctx context.Context, e Entry) (changed bool, err error) {
+	cmd, err := q.upsertCmd(ctx, q.conn, e, q.opt.Now())
+	if err != nil {
+		return false, err
+	}
+	n, err := cmd.Int()
+	if err != nil {
+		return false, fmt.Errorf("queue upsert: %w", err)
+	}
+	if n == 1 {
+		q.publish(ctx, e.HospitalID, Event{Type: EventQueued, ID: e.ID, Version: e.Version, DepartmentID: e.DepartmentID})
+	}
+	return n == 1, nil
+}
+
+// location finds where a stored ticket is queued.
+func (q *Referrals) location(ctx context.Context, cid string) (slot, hospitalID, departmentID string, found bool, err error) {
+	v, err := q.conn.HGet(ctx, q.entriesKey(), cid).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", "", "", false, nil
+	}
+	if err != nil {
+		return "", "", "", false, err
+	}
+	_, slot, err = unpack(v)
+	if err != nil {
+		return "", "", "", false, err
+	}
+	name, err := q.conn.HGet(ctx, q.slotsKey(), "#"+slot).Result()
+	if err != nil {
+		return "", "", "", false, fmt.Errorf("queue: slot %s: %w", slot, err)
+	}
+	h, d, _ := strings.Cut(name, "|")
+	return slot, h, d, true, nil
+}
+
+// Remove takes the ticket out of the queue because it left it at version
+// (accepted, rejected, cancelled …). A newer version in the queue stays, and
+// an older upsert arriving later does not bring the ticket back.
+func (q *Referrals) Remove(ctx context.Context, id string, version int) error {
+	_, err := q.remove(ctx, id, version)
+	return err
+}
+
+func (q *Referrals) remove(ctx context.Context, id string, version int) (bool, error) {
+	cid, err := compactID(id)
+	if err != nil {
+		return false, err
+	}
+	// The location never changes (a redirect makes a new ticket), but a
+	// rebuild may renumber the slots between the two steps: check and retry.
+	for range 3 {
+		slot, h, d, found, err := q.location(ctx, cid)
+		if err != nil {
+			return false, fmt.Errorf("queue remove: %w", err)
+		}
+		zkey := q.entriesKey()
+		if found {
+			zkey = q.deptQueueKey(h, d)
+		}
+		n, err := removeScript.Run(ctx, q.conn, []string{q.entriesKey(), q.tombKey(cid), q.leasesKey(), zkey},
+			cid, version, slot, int(tombstoneTTL.Seconds())).Int()
+		if err != nil {
+			return false, fmt.Errorf("queue remove: %w", err)
+		}
+		if n == -1 {
+			continue
+		}
+		if n == 1 {
+			q.publish(ctx, h, Event{Type: EventRemoved, ID: id, Version: version, DepartmentID: d})
+		}
+		return n == 1, nil
+	}
+	return false, errors.New("queue remove: the entry kept moving")
+}
+
+// queueKeys are the department queues a desk works: one department, or all
+// of the hospital's when department is empty.
+func (q *Referrals) queueKeys(ctx context.Context, hospitalID, department string) (keys, depts []string, err error) {
+	if department != "" {
+		return []string{q.deptQueueKey(hospitalID, department)}, []string{department}, nil
+	}
+	depts, err = q.conn.SMembers(ctx, q.hospitalDeptsKey(hospitalID)).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	sort.Strings(depts)
+	for _, d := range depts {
+		keys = append(keys, q.deptQueueKey(hospitalID, d))
+	}
+	return keys, depts, nil
+}
+
+// List returns the first limit tickets of a department's queue, or of the
+// hospital-wide desk view when department is empty, in serving order.
+func (q *Referrals) List(ctx context.Context, hospitalID, department string, limit int) ([]Item, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	keys, depts, err := q.queueKeys(ctx, hospitalID, department)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	if lo, hi, shift := q.aging(q.opt.Now()); shift != 0 {
+		if err := ageScript.Run(ctx, q.conn, keys, lo, hi, shift).Err(); err != nil {
+			return nil, fmt.Errorf("queue list: %w", err)
+		}
+	}
+	pipe := q.conn.Pipeline()
+	cmds := make([]*redis.ZSliceCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.ZRangeWithScores(ctx, k, 0, int64(limit-1))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("queue list: %w", err)
+	}
+	type member struct {
+		cid, dept string
+		score     int64
+	}
+	var ms []member
+	for i, c := range cmds {
+		for _, z := range c.Val() {
+			ms = append(ms, member{cid: z.Member.(string), dept: depts[i], score: int64(z.Score)})
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].score != ms[j].score {
+			return ms[i].score < ms[j].score
+		}
+		return ms[i].cid < ms[j].cid
+	})
+	if len(ms) > limit {
+		ms = ms[:limit]
+	}
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	cids := make([]string, len(ms))
+	for i, m := range ms {
+		cids[i] = m.cid
+	}
+	pipe = q.conn.Pipeline()
+	vals := pipe.HMGet(ctx, q.entriesKey(), cids...)
+	leases := pipe.HMGet(ctx, q.leasesKey(), cids...)
+	tm := pipe.Time(ctx)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("queue list: %w", err)
+	}
+	now := tm.Val()
+	items := make([]Item, 0, len(ms))
+	for i, m := range ms {
+		v, ok := vals.Val()[i].(string)
+		if !ok {
+			continue // removed between the two reads
+		}
+		e, _, err := unpack(v)
+		if err != nil {
+			return nil, err
+		}
+		if e.ID, err = fullID(m.cid); err != nil {
+			return nil, err
+		}
+		e.HospitalID, e.DepartmentID = hospitalID, m.dept
+		it := Item{Entry: e, Score: m.score}
+		if l, ok := leases.Val()[i].(string); ok {
+			if user, until, ok := parseLease(l); ok && until.After(now) {
+				it.LeasedBy, it.LeasedUntil = user, until
+			}
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+func parseLease(l string) (user string, until time.Time, ok bool) {
+	i := strings.LastIndexByte(l, '|')
+	if i < 0 {
+		return "", time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(l[i+1:], 10, 64)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	return l[:i], time.UnixMilli(ms).UTC(), true
+}
+
+// Claim leases the next ticket of a hospital's desk view (or of one
+// department) to user and returns its id. confirm checks the ticket against
+// the database: when it says the ticket can no longer be claimed, the entry
+// is stale, so it is dropped from the queue and the next ticket is tried. A
+// failing confirm releases the lease and returns its error. ErrEmpty when
+// nothing can be claimed.
+func (q *Referrals) Claim(ctx context.Context, hospitalID, department, user string, confirm func(ctx context.Context, id string) (bool, error)) (string, error) {
+	if user == "" || strings.Contains(user, "|") {
+		return "", errors.New("queue claim: invalid user")
+	}
+	keys, _, err := q.queueKeys(ctx, hospitalID, department)
+	if err != nil {
+		return "", fmt.Errorf("queue claim: %w", err)
+	}
+	if len(keys) == 0 {
+		return "", ErrEmpty
+	}
+	keys = append([]string{q.leasesKey()}, keys...)
+	for range q.opt.ClaimAttempts {
+		lo, hi, shift := q.aging(q.opt.Now())
+		cid, err := claimScript.Run(ctx, q.conn, keys, user, q.opt.Lease.Milliseconds(), q.opt.ScanDepth, lo, hi, shift).Text()
+		if errors.Is(err, redis.Nil) {
+			return "", ErrEmpty
+		}
+		if err != nil {
+			return "", fmt.Errorf("queue claim: %w", err)
+		}
+		id, err := fullID(cid)
+		if err != nil {
+			return "", err
+		}
+		if confirm != nil {
+			ok, err := confirm(ctx, id)
+			if err != nil {
+				_ = q.Release(context.WithoutCancel(ctx), id, user)
+				return "", err
+			}
+			if !ok {
+				if _, err := q.remove(ctx, id, -1); err != nil {
+					return "", err
+				}
+				continue
+			}
+		}
+		q.publish(ctx, hospitalID, Event{Type: EventClaimed, ID: id, By: user})
+		return id, nil
+	}
+	return "", ErrEmpty
+}
+
+// Renew extends user's live lease on the ticket; ErrNotHolder when the lease
+// is someone else's or has expired.
+func (q *Referrals) Renew(ctx context.Context, id, user string) error {
+	return q.lease(ctx, id, user, strconv.FormatInt(q.opt.Lease.Milliseconds(), 10))
+}
+
+// Release gives the ticket back to the queue; only its holder may.
+func (q *Referrals) Release(ctx context.Context, id, user string) error {
+	if err := q.lease(ctx, id, user, ""); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (q *Referrals) lease(ctx context.Context, id, user, ms string) error {
+	cid, err := compactID(id)
+	if err != nil {
+		return err
+	}
+	n, err := leaseScript.Run(ctx, q.conn, []string{q.leasesKey()}, cid, user, ms).Int()
+	if err != nil {
+		return fmt.Errorf("queue lease: %w", err)
+	}
+	if n == 0 {
+		return ErrNotHolder
+	}
+	return nil
+}
+
+// Rebuild replaces the queues with the database's open tickets: after Redis
+// lost its data, or to repair drift. Entries are sent in pipelined batches.
+func (q *Referrals) Rebuild(ctx context.Context, source OpenTickets) (int, error) {
+	if err := q.clear(ctx); err != nil {
+		return 0, fmt.Errorf("queue rebuild: %w", err)
+	}
+	if err := upsertScript.Load(ctx, q.conn).Err(); err != nil {
+		return 0, fmt.Errorf("queue rebuild: %w", err)
+	}
+	now := q.opt.Now()
+	const batch = 1000
+	pipe := q.conn.Pipeline()
+	n, pending := 0, 0
+	flush := func() error {
+		if pending == 0 {
+			return nil
+		}
+		_, err := pipe.Exec(ctx)
+		pending = 0
+		return err
+	}
+	err := source.ForEachQueued(ctx, func(e Entry) error {
+		cid, err := compactID(e.ID)
+		if err != nil {
+			return err
+		}
+		if e.HospitalID == "" || e.DepartmentID == "" {
+			return fmt.Errorf("queue: ticket %s needs a receiving hospital and department", e.ID)
+		}
+		keys := []string{q.entriesKey(), q.deptQueueKey(e.HospitalID, e.DepartmentID), q.hospitalDeptsKey(e.HospitalID),
+			q.slotsKey(), q.tombKey(cid), q.leasesKey()}
+		upsertScript.EvalSha(ctx, pipe, keys, cid, e.Version, q.score(e, now), packRest(e),
+			e.HospitalID+"|"+e.DepartmentID, e.DepartmentID, e.Holder, q.opt.Lease.Milliseconds())
+		n++
+		if pending++; pending == batch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return n, fmt.Errorf("queue rebuild: %w", err)
+	}
+	if err := q.conn.Set(ctx, q.builtKey(), time.Now().UTC().Format(time.RFC3339), 0).Err(); err != nil {
+		return n, fmt.Errorf("queue rebuild: %w", err)
+	}
+	return n, nil
+}
+
+// EnsureBuilt rebuilds the queues when the marker that the last rebuild set
+// is missing: Redis restarted empty or was flushed. rebuilt says whether it
+// did. Two instances may both rebuild; the result is the same.
+func (q *Referrals) EnsureBuilt(ctx context.Context, source OpenTickets) (rebuilt bool, err error) {
+	n, err := q.conn.Exists(ctx, q.builtKey()).Result()
+	if err != nil {
+		return false, fmt.Errorf("queue: %w", err)
+	}
+	if n == 1 {
+		return false, nil
+	}
+	_, err = q.Rebuild(ctx, source)
+	return err == nil, err
+}
+
+// clear deletes every queue key of this deployment.
+func (q *Referrals) clear(ctx context.Context) error {
+	iter := q.conn.Scan(ctx, 0, q.conn.Key("q", "*"), 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 1000 {
+			if err := q.conn.Del(ctx, keys...).Err(); err != nil {
+				return err
+			}
+			keys = keys[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		return q.conn.Del(ctx, keys...).Err()
+	}
+	return nil
+}
+
+// Event is a change a desk screen shows.
+type Event struct {
+	Type         string    `json:"type"`
+	ID           string    `json:"id,omitempty"`
+	Version      int       `json:"version,omitempty"`
+	DepartmentID string    `json:"department_id,omitempty"`
+	By           string    `json:"by,omitempty"`
+	At           time.Time `json:"at"`
+}
+
+// Event types the queue itself publishes.
+const (
+	EventQueued  = "queued"
+	EventRemoved = "removed"
+	EventClaimed = "claimed"
+)
+
+// publish tells desks about a change the queue made. A lost notification
+// costs a screen one refresh, never a ticket, so failures are ignored.
+func (q *Referrals) publish(ctx context.Context, hospitalID string, ev Event) {
+	if hospitalID != "" {
+		_ = q.Publish(context.WithoutCancel(ctx), hospitalID, ev)
+	}
+}
+
+// Publish sends ev to every desk screen of the hospital, on any instance.
+func (q *Referrals) Publish(ctx context.Context, hospitalID string, ev Event) error {
+	if ev.At.IsZero() {
+		ev.At = time.Now().UTC()
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return q.conn.Publish(ctx, q.channel(hospitalID), b).Err()
+}
+
+// Subscribe delivers the hospital's events until stop is called or ctx
+// ends; the channel is then closed. When Subscribe returns the subscription
+// is active, so no later event is missed.
+func (q *Referrals) Subscribe(ctx context.Context, hospitalID string) (<-chan Event, func(), error) {
+	ps := q.conn.Subscribe(ctx, q.channel(hospitalID))
+	if _, err := ps.Receive(ctx); err != nil {
+		ps.Close()
+		return nil, nil, fmt.Errorf("queue subscribe: %w", err)
+	}
+	out := make(chan Event, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(out)
+		in := ps.Channel()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case m, ok := <-in:
+				if !ok {
+					return
+				}
+				var ev Event
+				if json.Unmarshal([]byte(m.Payload), &ev) != nil {
+					continue
+				}
+				select {
+				case out <- ev:
+				default: // a slow screen loses events and refreshes; the queue never waits for it
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			close(done)
+			ps.Close()
+		})
+	}
+	return out, stop, nil
+}
