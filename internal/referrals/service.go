@@ -1,0 +1,420 @@
+// Package referrals is the application service of two-way referral: it loads
+// tickets, lets the domain core (package referral) decide every change, and
+// writes the change, its history event, its outbox row and its audit row in
+// one transaction, so that none of them can exist without the others.
+package referrals
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"duikou/internal/apperr"
+	"duikou/internal/audit"
+	"duikou/internal/auth"
+	"duikou/internal/sqldb"
+	"duikou/internal/store"
+	"duikou/referral"
+)
+
+// Store is what the service needs of storage; store.Referrals implements it.
+type Store interface {
+	Create(ctx context.Context, r referral.Referral) error
+	Get(ctx context.Context, id string) (referral.Referral, error)
+	GetForUpdate(ctx context.Context, id string) (referral.Referral, error)
+	Update(ctx context.Context, r referral.Referral, expectVersion int) error
+	AppendEvent(ctx context.Context, referralID string, ev referral.Event) error
+	Events(ctx context.Context, referralID string) ([]referral.Event, error)
+	NextNumber(ctx context.Context, day string) (int64, error)
+	List(ctx context.Context, f store.ReferralFilter) ([]referral.Referral, error)
+	EnqueueOutbox(ctx context.Context, topic, key, payload string, at time.Time) error
+	PatientHome(ctx context.Context, patientID string) (string, error)
+}
+
+var _ Store = (*store.Referrals)(nil)
+
+// ConsentChecker answers whether a patient has agreed to a use of their data;
+// patient.Service implements it.
+type ConsentChecker interface {
+	HasConsent(ctx context.Context, patientID, purpose, hospitalID string) (bool, error)
+}
+
+// Audit actions of referral tickets: referral.<action> for every change.
+const (
+	ActionCreate = "referral.create"
+	ActionRead   = "referral.read"
+	ActionList   = "referral.list"
+)
+
+// TopicChanged is the outbox topic of every state change; the queue relay
+// reads it.
+const TopicChanged = "referral.changed"
+
+// consentPurpose is the consent a patient gives to be referred.
+const consentPurpose = "referral"
+
+// Service runs referral tickets.
+type Service struct {
+	db        sqldb.DB
+	store     Store
+	audit     audit.Recorder
+	consent   ConsentChecker
+	routes    referral.Pairings
+	now       func() time.Time
+	deadlines referral.Deadlines
+}
+
+// NewService builds the referral service. clock nil means sqldb.Now.
+func NewService(db sqldb.DB, st Store, rec audit.Recorder, consent ConsentChecker, routes referral.Pairings,
+	clock func() time.Time, deadlines referral.Deadlines) *Service {
+	if clock == nil {
+		clock = sqldb.Now
+	}
+	return &Service{db: db, store: st, audit: rec, consent: consent, routes: routes, now: clock, deadlines: deadlines}
+}
+
+// china is where ticket numbers count their days.
+var china = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return time.FixedZone("CST", 8*3600)
+	}
+	return loc
+}()
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func (s *Service) record(ctx context.Context, p auth.Principal, action string, r referral.Referral, outcome audit.Outcome, detail string) error {
+	src := audit.SourceFrom(ctx)
+	return s.audit.Record(ctx, audit.Entry{
+		At: s.now(), ActorID: p.UserID, ActorHospitalID: p.HospitalID, Action: action,
+		ResourceType: "referral", ResourceID: r.ID, PatientID: r.PatientID, Outcome: outcome,
+		RequestID: src.RequestID, ClientAddr: src.ClientAddr, Detail: detail,
+	})
+}
+
+// denied records that p asked for a ticket it is no party to and answers
+// not found, so the ticket's existence does not leak. It runs outside any
+// failed transaction so the record survives.
+func (s *Service) denied(ctx context.Context, p auth.Principal, r referral.Referral) error {
+	if err := s.record(ctx, p, audit.AccessDenied, r, audit.Denied, "not a party to the referral"); err != nil {
+		return err
+	}
+	return apperr.ErrNotFound
+}
+
+// notParty carries a ticket out of a rolled-back transaction so that the
+// denied access can be recorded after it.
+type notParty struct{ r referral.Referral }
+
+func (notParty) Error() string { return "not a party to the referral" }
+
+// Create writes a draft for the caller's hospital. The patient must be one the
+// caller can reach: a body never widens the caller's scope.
+func (s *Service) Create(ctx context.Context, p auth.Principal, in referral.Input) (referral.Referral, error) {
+	now := s.now()
+	r, err := referral.New(p, in, now)
+	if err != nil {
+		return referral.Referral{}, err
+	}
+	home, err := s.store.PatientHome(ctx, r.PatientID)
+	if errors.Is(err, apperr.ErrNotFound) || (err == nil && !p.CanReach(home)) {
+		return referral.Referral{}, apperr.Field("patient_id", "must be a registered patient of your hospital or one paired with it")
+	}
+	if err != nil {
+		return referral.Referral{}, err
+	}
+	r.ID = newID()
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, r); err != nil {
+			return err
+		}
+		return s.record(ctx, p, ActionCreate, r, audit.Success, "draft "+string(r.Direction))
+	})
+	if err != nil {
+		return referral.Referral{}, err
+	}
+	return r, nil
+}
+
+// Act applies action a to ticket id for p, who last saw the ticket at
+// version. Everything the change writes commits in one transaction.
+//
+// A repeat of the state the ticket is already in is answered with the ticket
+// and writes nothing, whatever version the caller holds, so a client may
+// retry after a lost answer; any other action on a version the caller has not
+// seen is apperr.ErrStale.
+func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version int, a referral.Action, in referral.ActionInput) (referral.Referral, error) {
+	var out referral.Referral
+	err := s.db.InTx(ctx, func(ctx context.Context) error {
+		cur, err := s.store.GetForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if referral.SideOf(cur, p) == referral.NoSide {
+			return notParty{cur}
+		}
+		now := s.now()
+
+		// A request never names a bed: the store reserves it. Until bed
+		// pools exist, a green-channel acceptance is probed with a stand-in
+		// reservation so that role, state and input are still checked first.
+		in.BedReservationID = ""
+		needsBed := a == referral.Accept && cur.GreenChannel
+		probe := in
+		if needsBed {
+			probe.BedReservationID = newID()
+		}
+		next, ev, decideErr := referral.Decide(cur, p, a, probe, now)
+		if decideErr == nil && ev.Empty() {
+			out = cur
+			return nil
+		}
+		if cur.Version != version {
+			return apperr.ErrStale
+		}
+		if decideErr != nil {
+			return decideErr
+		}
+		if needsBed {
+			return apperr.Conflict("no reserved bed pool configured for this department")
+		}
+
+		if a == referral.Submit || a == referral.Resubmit {
+			if err := s.checkSending(ctx, next, a == referral.Submit); err != nil {
+				return err
+			}
+		}
+		if next.Number == "" && next.Status != referral.Draft {
+			if next.Number, err = s.number(ctx, now); err != nil {
+				return err
+			}
+		}
+		if a == referral.Redirect {
+			if next, err = s.redirect(ctx, p, next, now); err != nil {
+				return err
+			}
+		}
+		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
+			return err
+		}
+		out = next
+		return nil
+	})
+	var np notParty
+	if errors.As(err, &np) {
+		return referral.Referral{}, s.denied(ctx, p, np.r)
+	}
+	if err != nil {
+		return referral.Referral{}, err
+	}
+	return out, nil
+}
+
+// checkSending checks what sending a ticket to the receiving hospital needs
+// beyond its content: the patient's consent to be referred there, and (on
+// first submission) a route along the pairings. Both faults are reported
+// together.
+func (s *Service) checkSending(ctx context.Context, r referral.Referral, route bool) error {
+	var v apperr.Invalid
+	ok, err := s.consent.HasConsent(ctx, r.PatientID, consentPurpose, r.ReceivingHospitalID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		v.Add("consent", "the patient has no active consent to be referred; record it before sending the referral")
+	}
+	if route {
+		if err := s.checkRoute(ctx, r, r.ReceivingHospitalID); err != nil {
+			var fields apperr.Invalid
+			if !errors.As(err, &fields) {
+				return err
+			}
+			v = append(v, fields...)
+		}
+	}
+	return v.Err()
+}
+
+func (s *Service) checkRoute(ctx context.Context, r referral.Referral, to string) error {
+	home, err := s.store.PatientHome(ctx, r.PatientID)
+	if err != nil {
+		return err
+	}
+	return referral.CheckRoute(ctx, s.routes, r.Direction, r.ReferringHospitalID, to, home)
+}
+
+// number assigns the next 转诊单号 of the day in China.
+func (s *Service) number(ctx context.Context, now time.Time) (string, error) {
+	day := now.In(china)
+	seq, err := s.store.NextNumber(ctx, day.Format("20060102"))
+	if err != nil {
+		return "", err
+	}
+	return referral.FormatNumber(day, seq), nil
+}
+
+// redirect writes the ticket that replaces a redirected one and links the
+// old ticket to it.
+func (s *Service) redirect(ctx context.Context, p auth.Principal, old referral.Referral, now time.Time) (referral.Referral, error) {
+	n, ev, err := referral.RedirectedTicket(old, now)
+	if err != nil {
+		return old, err
+	}
+	if n.ReceivingHospitalID != old.ReceivingHospitalID {
+		if err := s.checkRoute(ctx, n, n.ReceivingHospitalID); err != nil {
+			var fields apperr.Invalid
+			if errors.As(err, &fields) {
+				return old, apperr.Field("target.hospital_id", "is not a hospital this referral may go to along the pairings")
+			}
+			return old, err
+		}
+	}
+	n.ID = newID()
+	if n.Number, err = s.number(ctx, now); err != nil {
+		return old, err
+	}
+	if err := s.store.Create(ctx, n); err != nil {
+		return old, err
+	}
+	if err := s.store.AppendEvent(ctx, n.ID, ev); err != nil {
+		return old, err
+	}
+	if err := s.enqueue(ctx, n, now); err != nil {
+		return old, err
+	}
+	if err := s.record(ctx, p, "referral."+string(referral.Redirect), n, audit.Success, "redirected from "+old.Number); err != nil {
+		return old, err
+	}
+	old.RedirectedToID = n.ID
+	return old, nil
+}
+
+// persist writes a decided change with its event, outbox row and audit row.
+func (s *Service) persist(ctx context.Context, p auth.Principal, was int, r referral.Referral, ev referral.Event) error {
+	if err := s.store.Update(ctx, r, was); err != nil {
+		return err
+	}
+	if err := s.store.AppendEvent(ctx, r.ID, ev); err != nil {
+		return err
+	}
+	if err := s.enqueue(ctx, r, ev.At); err != nil {
+		return err
+	}
+	return s.record(ctx, p, "referral."+string(ev.Action), r, audit.Success, string(ev.From)+" → "+string(ev.To))
+}
+
+// Change is the outbox message of a state change: what a queue needs to
+// place, move or drop the ticket without reading it back.
+type Change struct {
+	ID                    string            `json:"id"`
+	Number                string            `json:"number"`
+	Status                referral.Status   `json:"status"`
+	ReceivingHospitalID   string            `json:"receiving_hospital_id"`
+	ReceivingDepartmentID string            `json:"receiving_department_id"`
+	Priority              referral.Priority `json:"priority"`
+	GreenChannel          bool              `json:"green_channel"`
+	SubmittedAt           *time.Time        `json:"submitted_at"`
+	QueuedAt              *time.Time        `json:"queued_at"`
+	ClaimBy               *time.Time        `json:"claim_by"`
+	DecideBy              *time.Time        `json:"decide_by"`
+	ClaimedBy             string            `json:"claimed_by,omitempty"`
+	Version               int               `json:"version"`
+}
+
+func (s *Service) enqueue(ctx context.Context, r referral.Referral, at time.Time) error {
+	c := Change{
+		ID: r.ID, Number: r.Number, Status: r.Status, ReceivingHospitalID: r.ReceivingHospitalID,
+		ReceivingDepartmentID: r.ReceivingDepartmentID, Priority: r.Priority, GreenChannel: r.GreenChannel,
+		SubmittedAt: r.SubmittedAt, QueuedAt: r.QueuedAt, ClaimedBy: r.ClaimedBy, Version: r.Version,
+	}
+	if claimBy, decideBy := s.deadlines.Due(r); !claimBy.IsZero() {
+		c.ClaimBy, c.DecideBy = &claimBy, &decideBy
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return s.store.EnqueueOutbox(ctx, TopicChanged, r.ID, string(b), at)
+}
+
+// visible loads a ticket p is a party to; any other is not found, and the
+// attempt is recorded.
+func (s *Service) visible(ctx context.Context, p auth.Principal, id string) (referral.Referral, error) {
+	r, err := s.store.Get(ctx, id)
+	if err != nil {
+		return referral.Referral{}, err
+	}
+	if referral.SideOf(r, p) == referral.NoSide {
+		return referral.Referral{}, s.denied(ctx, p, r)
+	}
+	return r, nil
+}
+
+// Get returns a ticket the caller's hospital is a party to. The read is
+// audited: a ticket carries the patient's clinical data.
+func (s *Service) Get(ctx context.Context, p auth.Principal, id string) (referral.Referral, error) {
+	r, err := s.visible(ctx, p, id)
+	if err != nil {
+		return referral.Referral{}, err
+	}
+	if err := s.record(ctx, p, ActionRead, r, audit.Success, ""); err != nil {
+		return referral.Referral{}, err
+	}
+	return r, nil
+}
+
+// Events returns the history of a ticket the caller's hospital is a party to.
+func (s *Service) Events(ctx context.Context, p auth.Principal, id string) ([]referral.Event, error) {
+	r, err := s.visible(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := s.store.Events(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.record(ctx, p, ActionRead, r, audit.Success, "events"); err != nil {
+		return nil, err
+	}
+	return evs, nil
+}
+
+// List returns tickets the caller's hospital is a party to, matching f,
+// ordered by id after f.After. It returns up to f.Limit+1 tickets: the last
+// one only tells that another page follows and is not audited as seen.
+// Whatever f names, the caller's own hospital scopes the list.
+func (s *Service) List(ctx context.Context, p auth.Principal, f store.ReferralFilter) ([]referral.Referral, error) {
+	if p.HospitalID == "" {
+		return nil, apperr.Forbidden("only staff of a hospital may list referrals")
+	}
+	if f.After != "" && !apperr.IsID(f.After) {
+		return nil, apperr.Field("cursor", "is not a cursor this server gave out")
+	}
+	if f.Limit <= 0 {
+		return nil, errors.New("referrals: list without a page size")
+	}
+	f.PartyHospitalID = p.HospitalID
+	page := f.Limit
+	f.Limit++
+	list, err := s.store.List(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	shown := list[:min(page, len(list))]
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
+		for _, r := range shown {
+			if err := s.record(ctx, p, ActionList, r, audit.Success, ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return list, nil
+}
