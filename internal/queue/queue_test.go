@@ -30,7 +30,11 @@ func bothServers(t *testing.T, fn func(t *testing.T, conn *kv.Conn)) {
 		name string
 		open func(testing.TB) *kv.Conn
 	}{{"embedded", kvtest.Embedded}, {"redis", kvtest.ForTest}} {
-		t.Run(s.name, func(t *testing.T) { fn(t, s.open(t)) })
+		t.Run(s.name, func(t *testing.T) {
+			conn := s.open(t)
+			t.Cleanup(func() { flush(t, conn) }) // the test Redis is shared
+			fn(t, conn)
+		})
 	}
 }
 
@@ -296,7 +300,7 @@ func (ts tickets) ForEachQueued(_ context.Context, fn func(queue.Entry) error) e
 }
 
 // flush deletes every key of the connection's prefix: Redis lost its data.
-func flush(t *testing.T, conn *kv.Conn) {
+func flush(t testing.TB, conn *kv.Conn) {
 	t.Helper()
 	ctx := context.Background()
 	keys, err := conn.Keys(ctx, conn.Key("*")).Result()
@@ -413,6 +417,22 @@ func TestChangesReachDeskScreensOnOtherInstances(t *testing.T) {
 		stop()
 		if _, open := <-events; open {
 			t.Fatal("channel must close after stop")
+		}
+	})
+}
+
+func TestTicketsSubmittedInTheSameMillisecondKeepIDOrder(t *testing.T) {
+	bothServers(t, func(t *testing.T, conn *kv.Conn) {
+		q := queue.New(conn, queue.Options{})
+		now := time.Now()
+		// First six bits 51 and 52: standard base 64 writes them "z" and "0",
+		// which would sort the later ticket first.
+		late := waiting(0xD0000000, cardio, referral.Urgent, false, now, 5)
+		early := waiting(0xCC000000, cardio, referral.Urgent, false, now, 5)
+		mustUpsert(t, q, late, early)
+		got, _ := q.List(context.Background(), hospA, "", 10)
+		if !slices.Equal(ids(got), []string{early.ID, late.ID}) {
+			t.Fatalf("tie order %v", ids(got))
 		}
 	})
 }
