@@ -125,6 +125,23 @@ func TestCreatingPOSTsAreSafeToRetry(t *testing.T) {
 				t.Fatalf("%d patients from 8 concurrent retries, want 1", n-mid)
 			}
 
+			// A refusal inside an idempotent POST keeps its audit record.
+			far := post(token("yunling.doctor"), "", patient)
+			var farPatient struct{ ID string }
+			json.Unmarshal(far.Body.Bytes(), &farPatient)
+			b, _ := json.Marshal(map[string]string{"consenter_kind": "patient", "consenter_name": "x", "purpose": "referral"})
+			r := httptest.NewRequest("POST", "/api/v1/patients/"+farPatient.ID+"/consents", bytes.NewReader(b))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", "Bearer "+doctor)
+			r.Header.Set("Idempotency-Key", "key-4")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			var denied int
+			a.DB.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = 'access.denied' AND patient_id = $1`, farPatient.ID).Scan(&denied)
+			if w.Code != http.StatusNotFound || denied != 1 {
+				t.Fatalf("consent on an unrelated hospital's patient with a key: %d, %d access.denied rows (want 404, 1)", w.Code, denied)
+			}
+
 			if w := post(doctor, string([]byte{'k', 0x01}), patient); w.Code != http.StatusBadRequest {
 				t.Fatalf("a key with control characters: %d", w.Code)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -22,6 +21,7 @@ const IdempotencyHeader = "Idempotency-Key"
 type IdempotencyStore interface {
 	Claim(ctx context.Context, userID, key string, fingerprint []byte, now time.Time) (*store.IdempotentResponse, error)
 	Save(ctx context.Context, userID, key string, r store.IdempotentResponse) error
+	Release(ctx context.Context, userID, key string) error
 }
 
 // TxRunner runs a function in one database transaction (sqldb.DB).
@@ -29,15 +29,15 @@ type TxRunner interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
-// errNotKept rolls back the key of a request whose answer is not kept.
-var errNotKept = errors.New("idempotency: answer not kept")
-
 // idempotent makes a creating POST safe to retry. The key's row, the change
 // and the stored answer are one transaction (the services' own transactions
 // nest as savepoints): a retry after a crash either finds the answer or
 // finds nothing and runs afresh, and a concurrent retry waits on the key's
-// row and then gets the first answer. Only successful answers are kept; a
-// refused request changed nothing and is simply judged again.
+// row and then gets the first answer. Only successful answers are kept: a
+// refused request gives its key back and is judged afresh next time. Its
+// transaction still commits, because what the refusal recorded (an
+// access.denied audit row) must stay, while the failed change itself was
+// already undone by its savepoint.
 func (a *API) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get(IdempotencyHeader)
@@ -81,7 +81,7 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 			}
 			next.ServeHTTP(rec, r.WithContext(ctx))
 			if rec.status < 200 || rec.status >= 300 {
-				return errNotKept
+				return a.Idempotency.Release(ctx, user, key)
 			}
 			return a.Idempotency.Save(ctx, user, key, store.IdempotentResponse{
 				Fingerprint: fingerprint, Status: rec.status, ContentType: rec.header.Get("Content-Type"),
@@ -89,8 +89,6 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 			})
 		})
 		switch {
-		case errors.Is(err, errNotKept):
-			rec.copyTo(w)
 		case err != nil:
 			a.writeError(w, r, err)
 		case replay != nil && !bytes.Equal(replay.Fingerprint, fingerprint):

@@ -73,6 +73,12 @@ func (s *IdempotencyKeys) Save(ctx context.Context, userID, key string, r Idempo
 	return err
 }
 
+// Release gives a claimed key back, for a request whose answer is not kept.
+func (s *IdempotencyKeys) Release(ctx context.Context, userID, key string) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2`, userID, key)
+	return err
+}
+
 // Expire deletes keys older than the time to live; run it now and then.
 func (s *IdempotencyKeys) Expire(ctx context.Context, now time.Time) (int64, error) {
 	return s.db.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, now.Add(-s.ttl))
