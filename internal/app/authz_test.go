@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -22,6 +23,7 @@ import (
 	"duikou/internal/config"
 	"duikou/internal/directory"
 	"duikou/internal/patient"
+	"duikou/referral"
 )
 
 // The authorisation matrix: every API route × every role × a resource of the
@@ -104,6 +106,43 @@ func patientRule(ok, outOfReach int) func(auth.Role, scope) int {
 		return ok
 	}
 }
+
+// referralRule is the access rule of a referral ticket. Only clinical roles
+// reach tickets (403 for the rest, whatever the hospital). A ticket opens to
+// the hospitals that are party to it, not to every hospital within reach: the
+// matrix caller at 临溪 writes the own ticket (临溪 → 省人民医院), while the
+// paired ticket (临溪's township centre → 省人民医院) and the unrelated one
+// (马场乡 → 云岭) are none of its business and answer 404. On its own
+// ticket, a clinical role outside writers (when given) is refused 403 by the
+// state machine.
+func referralRule(ok int, writers ...auth.Role) func(auth.Role, scope) int {
+	return func(r auth.Role, s scope) int {
+		switch {
+		case !slices.Contains(auth.ClinicalRoles, r):
+			return http.StatusForbidden
+		case s != own:
+			return http.StatusNotFound
+		case len(writers) > 0 && !slices.Contains(writers, r):
+			return http.StatusForbidden
+		}
+		return ok
+	}
+}
+
+// referralCreateRule: drafts are written by doctors and the referral desk
+// (the dispatched doctor treats, but refers through the desk) for a patient
+// within reach; a patient of an unrelated hospital is a bad patient_id.
+func referralCreateRule(r auth.Role, s scope) int {
+	switch {
+	case !slices.Contains(referralWriters, r):
+		return http.StatusForbidden
+	case s == unrelated:
+		return http.StatusBadRequest
+	}
+	return http.StatusCreated
+}
+
+var referralWriters = []auth.Role{auth.CountyDoctor, auth.Specialist, auth.ReferralDesk}
 
 var directoryReaders = []auth.Role{auth.Admin, auth.ProgramOffice, auth.Auditor}
 
@@ -239,6 +278,28 @@ func matrix() []row {
 			return request{path: "/api/v1/patients/" + f.patient[s] + "/consents/" + c.ID + "/withdraw", body: map[string]any{"reason": "患者改变主意"}}
 		}, patientRule(http.StatusOK, http.StatusNotFound)},
 
+		// Referrals: clinical roles only; a ticket opens to its parties.
+		{"POST", "/api/v1/referrals", func(f *fixture, _ auth.Role, s scope) request {
+			// The caller's own patient, one of the paired hospital (within
+			// reach) and one of the unrelated hospital (beyond it).
+			pt := map[scope]string{own: f.refPatient[own], paired: f.patient[paired], unrelated: f.patient[unrelated]}[s]
+			in := f.referralInput(auth.Principal{UserID: f.user[own], HospitalID: f.hospital[own]}, pt, f.hospital[paired], f.department[own], f.department[paired])
+			return request{path: "/api/v1/referrals", body: in}
+		}, referralCreateRule},
+		{"GET", "/api/v1/referrals", fixed("/api/v1/referrals"), only(http.StatusOK, auth.ClinicalRoles...)},
+		{"GET", "/api/v1/referrals/{referralID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referrals/" + f.ticket[s]}
+		}, referralRule(http.StatusOK)},
+		{"GET", "/api/v1/referrals/{referralID}/events", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referrals/" + f.ticket[s] + "/events"}
+		}, referralRule(http.StatusOK)},
+		{"POST", "/api/v1/referrals/{referralID}/actions/{action}", func(f *fixture, _ auth.Role, s scope) request {
+			// A fresh submitted ticket each time, cancelled by the caller: the
+			// referring side's doctors and desk may cancel what they sent.
+			t := f.submittedReferral(s)
+			return request{path: "/api/v1/referrals/" + t.ID + "/actions/cancel", body: map[string]string{"reason": "患者家属决定就近治疗"}, ifMatch: t.Version}
+		}, referralRule(http.StatusOK, referralWriters...)},
+
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},
 		{"GET", "/api/v1/audit-events/verify", fixed("/api/v1/audit-events/verify"), only(http.StatusOK, auth.Auditor)},
@@ -263,6 +324,13 @@ type fixture struct {
 	hospital, department, staff, pairing, user map[scope]string
 	patient, nationalID                        map[scope]string
 	township                                   map[scope]string
+
+	// Referral parties per scope: who writes the scope's tickets, for which
+	// of its patients (who consented to be referred), to which hospital and
+	// department; ticket is one submitted ticket per scope.
+	referrer                                              map[scope]auth.Principal
+	refPatient, refConsent, refFromDept, refTo, refToDept map[scope]string
+	ticket                                                map[scope]string
 }
 
 func (f *fixture) seq() int { return int(f.n.Add(1)) }
@@ -371,6 +439,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.pairing[unrelated] = ps[0].ID
 
+	f.referralParties(byName)
+
 	for _, r := range auth.Roles {
 		f.username[r] = "matrix." + string(r)
 		f.password[r] = "matrix-password-0"
@@ -468,4 +538,75 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// referralParties sets up the referral tickets of each scope: 临溪 refers
+// to 省人民医院 (own); 临溪's township centre refers to 省人民医院, its
+// county hospital's tertiary partner (paired); 马场乡 refers to its county
+// hospital 云岭 (unrelated).
+func (f *fixture) referralParties(byName map[string]string) {
+	t := f.t
+	f.referrer, f.ticket = map[scope]auth.Principal{}, map[scope]string{}
+	f.refPatient, f.refConsent, f.refFromDept = map[scope]string{}, map[scope]string{}, map[scope]string{}
+	f.refTo = map[scope]string{own: f.hospital[paired], paired: f.hospital[paired], unrelated: f.hospital[unrelated]}
+	f.refToDept = map[scope]string{own: f.department[paired], paired: f.department[paired], unrelated: f.department[unrelated]}
+	from := map[scope]string{own: f.hospital[own], paired: f.township[own], unrelated: f.township[unrelated]}
+	for _, s := range scopes {
+		u, err := f.app.svc.auth.CreateUser(f.ctx, f.admin, auth.NewUser{Username: "matrix.referrer." + s.String(), DisplayName: "转诊医生",
+			HospitalID: from[s], Roles: []auth.Role{auth.CountyDoctor}, Password: "referrer-password-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.referrer[s] = auth.Principal{UserID: u.ID, HospitalID: from[s], Roles: []auth.Role{auth.CountyDoctor}}
+		ds, err := f.app.svc.directory.Departments(f.ctx, f.admin, from[s], "", 1)
+		if err != nil || len(ds) == 0 {
+			t.Fatalf("departments of the referrer of %s: %v", s, err)
+		}
+		f.refFromDept[s] = ds[0].ID
+		pt, err := f.app.svc.patients.Create(f.ctx, f.referrer[s], patient.PatientInput{Name: "转诊患者" + s.String(), Sex: "female",
+			BirthDate: "1956-04-12", HomeHospitalID: from[s]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.app.svc.patients.RecordConsent(f.ctx, f.referrer[s], pt.ID, patient.ConsentInput{
+			ConsenterKind: "patient", ConsenterName: "转诊患者", Purpose: "referral"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.refPatient[s], f.refConsent[s] = pt.ID, c.ID
+		f.ticket[s] = f.submittedReferral(s).ID
+	}
+}
+
+// referralInput is a complete urgent up-referral.
+func (f *fixture) referralInput(by auth.Principal, patientID, to, fromDept, toDept string) referral.Input {
+	now := time.Now().UTC()
+	return referral.Input{
+		Direction: referral.Up, Priority: referral.Urgent, TransferRisk: referral.RiskII,
+		PatientID: patientID, ReferringDepartmentID: fromDept, ReferringDoctorID: by.UserID,
+		ReceivingHospitalID: to, ReceivingDepartmentID: toDept,
+		Diagnoses: []referral.Diagnosis{{Code: "I20.0", Text: "不稳定型心绞痛"}},
+		Reason:    "需冠脉造影评估", ClinicalSummary: "反复胸闷1周", TreatmentGiven: "阿司匹林、他汀",
+		Transport:       referral.Transport{Mode: referral.ByHospitalVehicle, Escort: referral.EscortNurse},
+		RequestedWindow: &referral.Window{From: now, To: now.Add(48 * time.Hour)},
+		ConsentID:       f.refConsent[own],
+	}
+}
+
+// submittedReferral writes and submits a new ticket of scope s through the
+// service, as the scope's referrer.
+func (f *fixture) submittedReferral(s scope) referral.Referral {
+	p := f.referrer[s]
+	in := f.referralInput(p, f.refPatient[s], f.refTo[s], f.refFromDept[s], f.refToDept[s])
+	in.ConsentID = f.refConsent[s]
+	svc := f.app.svc.referrals
+	r, err := svc.Create(f.ctx, p, in)
+	if err == nil {
+		r, err = svc.Act(f.ctx, p, r.ID, r.Version, referral.Submit, referral.ActionInput{})
+	}
+	if err != nil {
+		// Errorf, not Fatalf: rows build their requests inside subtests.
+		f.t.Errorf("referral of %s: %v", s, err)
+	}
+	return r
 }

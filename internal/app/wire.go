@@ -13,8 +13,10 @@ import (
 	"duikou/internal/httpapi"
 	"duikou/internal/kv"
 	"duikou/internal/patient"
+	"duikou/internal/referrals"
 	"duikou/internal/secret"
 	"duikou/internal/store"
+	"duikou/referral"
 )
 
 // services are the domain services of one instance.
@@ -23,6 +25,7 @@ type services struct {
 	auth      *auth.Service
 	directory *directory.Service
 	patients  *patient.Service
+	referrals *referrals.Service
 }
 
 // wire builds the domain services on the open database and Redis.
@@ -40,6 +43,8 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	s.audit = audit.NewLog(store.NewAuditLog(a.DB), nil)
 	s.directory = directory.NewService(a.DB, store.NewDirectory(a.DB), s.audit)
 	s.patients = patient.NewService(a.DB, store.NewPatients(a.DB), box, s.audit)
+	s.referrals = referrals.NewService(a.DB, store.NewReferrals(a.DB), s.audit, s.patients,
+		referrals.NewDirectoryRoutes(store.NewDirectory(a.DB), nil), nil, referral.DefaultDeadlines())
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
@@ -57,6 +62,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Auth = s.auth
 	d.Directory = s.directory
 	d.Patients = s.patients
+	d.Referrals = s.referrals
 	keys := store.NewIdempotencyKeys(a.DB, 0)
 	d.Idempotency = keys
 	d.Tx = a.DB

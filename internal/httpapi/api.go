@@ -57,6 +57,7 @@ type Deps struct {
 	Directory DirectoryService
 	Patients  PatientService
 	AuditLog  AuditLogService
+	Referrals ReferralService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -119,6 +120,7 @@ func (a *API) Handler() http.Handler {
 			a.mountDirectory(r)
 			a.mountPatients(r)
 			a.mountAudit(r)
+			a.mountReferrals(r)
 		})
 	})
 

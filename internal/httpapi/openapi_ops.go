@@ -7,6 +7,7 @@ import (
 	"duikou/internal/auth"
 	"duikou/internal/directory"
 	"duikou/internal/patient"
+	"duikou/referral"
 )
 
 // Query parameters shared by every list.
@@ -127,6 +128,29 @@ func operations() []operation {
 			Request: patient.ConsentInput{}, Response: patient.Consent{}, Status: http.StatusCreated},
 		{Method: http.MethodPost, Path: "/api/v1/patients/{patientID}/consents/{consentID}/withdraw", Summary: "Withdraw a consent (it stays on record)", Tag: "patients", Roles: clinical,
 			Request: patient.WithdrawInput{}, Response: patient.Consent{}},
+
+		// ---- Referrals: two-way referral tickets (the domain decides each action by side and role) ----
+		{Method: http.MethodPost, Path: "/api/v1/referrals", Summary: "Write a referral draft for the caller's hospital (honours Idempotency-Key)", Tag: "patients", Roles: clinical,
+			Request: referral.Input{}, Response: referral.Referral{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/api/v1/referrals", Summary: "List referrals the caller's hospital is a party to (each shown ticket is audited)", Tag: "patients", Roles: clinical,
+			Response: List[referral.Referral]{}, Query: paged(
+				queryParam{"direction", "up or down"},
+				queryParam{"status", "one status, e.g. submitted"},
+				queryParam{"priority", "routine, urgent or emergency"},
+				queryParam{"green_channel", "true or false"},
+				queryParam{"referring_hospital_id", "only tickets from this hospital"},
+				queryParam{"receiving_hospital_id", "only tickets to this hospital"},
+				queryParam{"department_id", "only tickets from or to this department"},
+				queryParam{"patient_id", "only tickets of this patient"},
+				queryParam{"from", "submitted at or after this instant, RFC 3339"},
+				queryParam{"to", "submitted before this instant, RFC 3339"},
+			)},
+		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}", Summary: "Read a referral", Tag: "patients", Roles: clinical,
+			Response: referral.Referral{}},
+		{Method: http.MethodPost, Path: "/api/v1/referrals/{referralID}/actions/{action}", Summary: "Move a referral: submit, claim, release, accept, reject, request_info, resubmit, redirect, schedule, depart, arrive, complete, close, cancel or mark_no_show", Tag: "patients", Roles: clinical,
+			Request: referral.ActionInput{}, Response: referral.Referral{}, IfMatch: true},
+		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}/events", Summary: "A referral's history, oldest first", Tag: "patients", Roles: clinical,
+			Response: List[referral.Event]{}},
 
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,
