@@ -130,9 +130,9 @@ func operations() []operation {
 			Request: patient.WithdrawInput{}, Response: patient.Consent{}},
 
 		// ---- Referrals: two-way referral tickets (the domain decides each action by side and role) ----
-		{Method: http.MethodPost, Path: "/api/v1/referrals", Summary: "Write a referral draft for the caller's hospital (honours Idempotency-Key)", Tag: "patients", Roles: clinical,
+		{Method: http.MethodPost, Path: "/api/v1/referrals", Summary: "Write a referral draft for the caller's hospital (honours Idempotency-Key)", Tag: "referrals", Roles: clinical,
 			Request: referral.Input{}, Response: referral.Referral{}, Status: http.StatusCreated},
-		{Method: http.MethodGet, Path: "/api/v1/referrals", Summary: "List referrals the caller's hospital is a party to (each shown ticket is audited)", Tag: "patients", Roles: clinical,
+		{Method: http.MethodGet, Path: "/api/v1/referrals", Summary: "List referrals the caller's hospital is a party to (each shown ticket is audited)", Tag: "referrals", Roles: clinical,
 			Response: List[referral.Referral]{}, Query: paged(
 				queryParam{"direction", "up or down"},
 				queryParam{"status", "one status, e.g. submitted"},
@@ -145,11 +145,11 @@ func operations() []operation {
 				queryParam{"from", "submitted at or after this instant, RFC 3339"},
 				queryParam{"to", "submitted before this instant, RFC 3339"},
 			)},
-		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}", Summary: "Read a referral", Tag: "patients", Roles: clinical,
+		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}", Summary: "Read a referral", Tag: "referrals", Roles: clinical,
 			Response: referral.Referral{}},
-		{Method: http.MethodPost, Path: "/api/v1/referrals/{referralID}/actions/{action}", Summary: "Move a referral: submit, claim, release, accept, reject, request_info, resubmit, redirect, schedule, depart, arrive, complete, close, cancel or mark_no_show", Tag: "patients", Roles: clinical,
+		{Method: http.MethodPost, Path: "/api/v1/referrals/{referralID}/actions/{action}", Summary: "Move a referral: submit, claim, release, accept, reject, request_info, resubmit, redirect, schedule, depart, arrive, complete, close, cancel or mark_no_show", Tag: "referrals", Roles: clinical,
 			Request: referral.ActionInput{}, Response: referral.Referral{}, IfMatch: true},
-		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}/events", Summary: "A referral's history, oldest first", Tag: "patients", Roles: clinical,
+		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}/events", Summary: "A referral's history, oldest first", Tag: "referrals", Roles: clinical,
 			Response: List[referral.Event]{}},
 
 		// ---- Audit ----
