@@ -142,6 +142,20 @@ func referralCreateRule(r auth.Role, s scope) int {
 	return http.StatusCreated
 }
 
+// deskRule: the referral desk works its own hospital's queue only; other
+// roles are refused 403 whatever the hospital.
+func deskRule(ok int) func(auth.Role, scope) int {
+	return func(r auth.Role, s scope) int {
+		switch {
+		case r != auth.ReferralDesk:
+			return http.StatusForbidden
+		case s != own:
+			return http.StatusNotFound
+		}
+		return ok
+	}
+}
+
 var referralWriters = []auth.Role{auth.CountyDoctor, auth.Specialist, auth.ReferralDesk}
 
 var directoryReaders = []auth.Role{auth.Admin, auth.ProgramOffice, auth.Auditor}
@@ -299,6 +313,16 @@ func matrix() []row {
 			t := f.submittedReferral(s)
 			return request{path: "/api/v1/referrals/" + t.ID + "/actions/cancel", body: map[string]string{"reason": "患者家属决定就近治疗"}, ifMatch: t.Version}
 		}, referralRule(http.StatusOK, referralWriters...)},
+
+		// Referral queues: the referral desk of the hospital itself; another
+		// hospital's queue is not found. 临溪 receives no ticket, so its queue
+		// is empty and a claim finds nothing.
+		{"GET", "/api/v1/referral-queues/{hospitalID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referral-queues/" + f.hospital[s]}
+		}, deskRule(http.StatusOK)},
+		{"POST", "/api/v1/referral-queues/{hospitalID}/claim", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referral-queues/" + f.hospital[s] + "/claim", body: map[string]any{}}
+		}, deskRule(http.StatusNoContent)},
 
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},

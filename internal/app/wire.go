@@ -13,6 +13,7 @@ import (
 	"duikou/internal/httpapi"
 	"duikou/internal/kv"
 	"duikou/internal/patient"
+	"duikou/internal/queue"
 	"duikou/internal/referrals"
 	"duikou/internal/secret"
 	"duikou/internal/store"
@@ -63,6 +64,12 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Directory = s.directory
 	d.Patients = s.patients
 	d.Referrals = s.referrals
+	queues := queue.New(a.KV, queue.Options{})
+	d.Queues = referrals.NewDesks(s.referrals, queues)
+	// Every instance relays: the queue applies each change once whatever
+	// the number of deliveries, and the relays share the outbox rows.
+	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, referral.DefaultDeadlines(), a.log)
+	go relay.Run(a.stopping, 250*time.Millisecond, 5*time.Second)
 	keys := store.NewIdempotencyKeys(a.DB, 0)
 	d.Idempotency = keys
 	d.Tx = a.DB

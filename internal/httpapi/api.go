@@ -58,6 +58,7 @@ type Deps struct {
 	Patients  PatientService
 	AuditLog  AuditLogService
 	Referrals ReferralService
+	Queues    QueueService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -121,6 +122,7 @@ func (a *API) Handler() http.Handler {
 			a.mountPatients(r)
 			a.mountAudit(r)
 			a.mountReferrals(r)
+			a.mountQueues(r)
 		})
 	})
 

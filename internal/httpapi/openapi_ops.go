@@ -152,6 +152,14 @@ func operations() []operation {
 		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}/events", Summary: "A referral's history, oldest first", Tag: "referrals", Roles: clinical,
 			Response: List[referral.Event]{}},
 
+		{Method: http.MethodGet, Path: "/api/v1/referral-queues/{hospitalID}", Summary: "The caller's hospital's referral queue in serving order (green channel, emergency, urgent, routine; oldest first), with waiting times, deadlines and leases; the referral desk and supervisors only", Tag: "referrals", Roles: []auth.Role{auth.ReferralDesk},
+			Response: List[QueueItem]{}, Query: []queryParam{
+				{"department_id", "only this receiving department's queue"},
+				{"limit", "how many from the head, 1–500 (default 100)"},
+			}},
+		{Method: http.MethodPost, Path: "/api/v1/referral-queues/{hospitalID}/claim", Summary: "Claim the next ticket of the caller's hospital's queue (204 when none can be claimed)", Tag: "referrals", Roles: []auth.Role{auth.ReferralDesk},
+			Request: QueueClaimRequest{}, Response: referral.Referral{}},
+
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,
 			Response: List[auditEvent]{}, Query: paged(

@@ -1,0 +1,291 @@
+package referrals
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"duikou/internal/apperr"
+	"duikou/internal/audit"
+	"duikou/internal/auth"
+	"duikou/internal/queue"
+	"duikou/internal/sqldb"
+	"duikou/internal/store"
+	"duikou/referral"
+)
+
+// RelayStore is what the relay needs of storage; store.Referrals implements
+// it.
+type RelayStore interface {
+	TakeOutbox(ctx context.Context, topic string, limit int) ([]store.OutboxMessage, error)
+	MarkPublished(ctx context.Context, ids []int64, at time.Time) error
+	ForEachQueued(ctx context.Context, fn func(referral.Referral) error) error
+}
+
+var _ RelayStore = (*store.Referrals)(nil)
+
+// relayBatch bounds the outbox rows one transaction takes.
+const relayBatch = 500
+
+// Relay feeds the desk queues from the outbox: every state change reaches
+// Redis at least once, after its transaction committed. The queue applies a
+// change only when it is newer than what it holds, so a change delivered
+// twice, or by two instances at once, does no harm.
+type Relay struct {
+	db        sqldb.DB
+	st        RelayStore
+	q         *queue.Referrals
+	deadlines referral.Deadlines
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// NewRelay builds the relay. deadlines must be the referral service's, so
+// rebuilt entries carry the same deadlines as relayed ones.
+func NewRelay(db sqldb.DB, st RelayStore, q *queue.Referrals, deadlines referral.Deadlines, log *slog.Logger) *Relay {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{db: db, st: st, q: q, deadlines: deadlines, log: log, now: sqldb.Now}
+}
+
+// Flush delivers unpublished changes until none is left and returns how many
+// it delivered. Each batch is marked published in the transaction that took
+// it, after the queue accepted it, so a failure leaves the batch for the
+// next attempt.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.flushBatch(ctx)
+		total += n
+		if err != nil || n < relayBatch {
+			return total, err
+		}
+	}
+}
+
+func (r *Relay) flushBatch(ctx context.Context) (int, error) {
+	n := 0
+	err := r.db.InTx(ctx, func(ctx context.Context) error {
+		msgs, err := r.st.TakeOutbox(ctx, TopicChanged, relayBatch)
+		if err != nil {
+			return err
+		}
+		ids := make([]int64, 0, len(msgs))
+		for _, m := range msgs {
+			if err := r.apply(ctx, m); err != nil {
+				return err
+			}
+			ids = append(ids, m.ID)
+		}
+		n = len(msgs)
+		return r.st.MarkPublished(ctx, ids, r.now())
+	})
+	if err != nil {
+		return 0, fmt.Errorf("outbox relay: %w", err)
+	}
+	return n, nil
+}
+
+// apply delivers one change. A message that can never be applied (it does
+// not decode, or names no desk) is logged and passed over: retrying it would
+// hold up every change behind it.
+func (r *Relay) apply(ctx context.Context, m store.OutboxMessage) error {
+	var c Change
+	if err := json.Unmarshal([]byte(m.Payload), &c); err != nil {
+		r.log.ErrorContext(ctx, "outbox message does not decode; skipped", "outbox_id", m.ID, "err", err)
+		return nil
+	}
+	if !c.Status.InQueue() {
+		return r.q.Remove(ctx, c.ID, c.Version)
+	}
+	if c.ReceivingHospitalID == "" || c.ReceivingDepartmentID == "" {
+		r.log.ErrorContext(ctx, "queued ticket names no receiving desk; skipped", "outbox_id", m.ID, "referral_id", c.ID)
+		return nil
+	}
+	_, err := r.q.Upsert(ctx, changeEntry(c))
+	return err
+}
+
+// changeEntry is the board entry of a relayed change.
+func changeEntry(c Change) queue.Entry {
+	e := queue.Entry{ID: c.ID, Version: c.Version, HospitalID: c.ReceivingHospitalID, DepartmentID: c.ReceivingDepartmentID,
+		Number: c.Number, Priority: c.Priority, Green: c.GreenChannel}
+	if c.SubmittedAt != nil {
+		e.WaitingSince = *c.SubmittedAt
+	}
+	if c.QueuedAt != nil {
+		e.QueuedAt = *c.QueuedAt
+	}
+	if c.ClaimBy != nil {
+		e.ClaimBy = *c.ClaimBy
+	}
+	if c.DecideBy != nil {
+		e.DecideBy = *c.DecideBy
+	}
+	if c.Status == referral.Claimed {
+		// The claim's lease belongs to the desk member who holds the ticket.
+		e.Holder = c.ClaimedBy
+	}
+	return e
+}
+
+// ForEachQueued is the database's view of the queues, for a rebuild.
+func (r *Relay) ForEachQueued(ctx context.Context, fn func(queue.Entry) error) error {
+	return r.st.ForEachQueued(ctx, func(t referral.Referral) error {
+		e := queue.Entry{ID: t.ID, Version: t.Version, HospitalID: t.ReceivingHospitalID, DepartmentID: t.ReceivingDepartmentID,
+			Number: t.Number, Priority: t.Priority, Green: t.GreenChannel, Category: t.GreenCategory}
+		if t.SubmittedAt != nil {
+			e.WaitingSince = *t.SubmittedAt
+		}
+		if t.QueuedAt != nil {
+			e.QueuedAt = *t.QueuedAt
+		}
+		e.ClaimBy, e.DecideBy = r.deadlines.Due(t)
+		if t.Status == referral.Claimed {
+			e.Holder = t.ClaimedBy
+		}
+		if e.HospitalID == "" || e.DepartmentID == "" {
+			r.log.ErrorContext(ctx, "queued ticket names no receiving desk; left out of the queue", "referral_id", t.ID)
+			return nil
+		}
+		return fn(e)
+	})
+}
+
+var _ queue.OpenTickets = (*Relay)(nil)
+
+// EnsureBuilt rebuilds the queues from the database when Redis lost them.
+func (r *Relay) EnsureBuilt(ctx context.Context) (bool, error) {
+	return r.q.EnsureBuilt(ctx, r)
+}
+
+// Run relays every period and checks every rebuildEvery that the queues
+// exist, until ctx ends. Both run in this one goroutine, so an instance never
+// rebuilds while it is relaying.
+func (r *Relay) Run(ctx context.Context, period, rebuildEvery time.Duration) {
+	check := func() {
+		if rebuilt, err := r.EnsureBuilt(ctx); err != nil {
+			r.warn(ctx, "rebuilding the referral queues", err)
+		} else if rebuilt {
+			r.log.InfoContext(ctx, "referral queues rebuilt from the database")
+		}
+	}
+	check()
+	tick, rebuild := time.NewTicker(period), time.NewTicker(rebuildEvery)
+	defer tick.Stop()
+	defer rebuild.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-rebuild.C:
+			check()
+		case <-tick.C:
+			if _, err := r.Flush(ctx); err != nil {
+				r.warn(ctx, "relaying referral changes", err)
+			}
+		}
+	}
+}
+
+// warn logs a failed round unless the instance is stopping, which fails
+// rounds on purpose.
+func (r *Relay) warn(ctx context.Context, what string, err error) {
+	if ctx.Err() == nil {
+		r.log.WarnContext(ctx, what, "err", err)
+	}
+}
+
+// Desks serves the receiving desks' queues: who may see and work a
+// hospital's queue, and claiming the next ticket from it against the
+// database.
+type Desks struct {
+	svc *Service
+	q   *queue.Referrals
+}
+
+// NewDesks builds the desk service on the referral service and the queues.
+func NewDesks(svc *Service, q *queue.Referrals) *Desks { return &Desks{svc: svc, q: q} }
+
+// resourceQueue is the audited resource type of a desk queue.
+const resourceQueue = "referral_queue"
+
+// deskOf checks that p may work (or, with supervisors, watch) the queue of
+// hospitalID. Another hospital's queue is not found, and the attempt is
+// recorded.
+func (d *Desks) deskOf(ctx context.Context, p auth.Principal, hospitalID, departmentID string, supervisors bool) error {
+	if !p.Has(auth.ReferralDesk) && !(supervisors && p.Supervisor) {
+		return apperr.Forbidden("only the referral desk works the referral queue")
+	}
+	if hospitalID != p.HospitalID {
+		src := audit.SourceFrom(ctx)
+		if err := d.svc.audit.Record(ctx, audit.Entry{
+			At: d.svc.now(), ActorID: p.UserID, ActorHospitalID: p.HospitalID, Action: audit.AccessDenied,
+			ResourceType: resourceQueue, ResourceID: hospitalID, Outcome: audit.Denied,
+			RequestID: src.RequestID, ClientAddr: src.ClientAddr, Detail: "not the caller's hospital",
+		}); err != nil {
+			return err
+		}
+		return apperr.ErrNotFound
+	}
+	if departmentID != "" && !apperr.IsID(departmentID) {
+		return apperr.Field("department_id", "must be an id")
+	}
+	return nil
+}
+
+// Queue lists the first limit tickets of the hospital's desk view, or of one
+// department, in serving order.
+func (d *Desks) Queue(ctx context.Context, p auth.Principal, hospitalID, departmentID string, limit int) ([]queue.Item, error) {
+	if err := d.deskOf(ctx, p, hospitalID, departmentID, true); err != nil {
+		return nil, err
+	}
+	return d.q.List(ctx, hospitalID, departmentID, limit)
+}
+
+// ClaimNext claims the next ticket of the hospital's queue (or of one
+// department) for p. The claim is made in the database through the state
+// machine, so a stale queue entry (a ticket claimed, decided or cancelled
+// meanwhile) is passed over and never handed out twice. ok is false when
+// nothing can be claimed.
+func (d *Desks) ClaimNext(ctx context.Context, p auth.Principal, hospitalID, departmentID string) (_ referral.Referral, ok bool, _ error) {
+	if err := d.deskOf(ctx, p, hospitalID, departmentID, false); err != nil {
+		return referral.Referral{}, false, err
+	}
+	var got referral.Referral
+	confirm := func(ctx context.Context, id string) (bool, error) {
+		cur, err := d.svc.store.Get(ctx, id)
+		if errors.Is(err, apperr.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if cur.Status != referral.Submitted || cur.ReceivingHospitalID != hospitalID {
+			return false, nil
+		}
+		r, err := d.svc.Act(ctx, p, id, cur.Version, referral.Claim, referral.ActionInput{})
+		if errors.Is(err, apperr.ErrStale) || errors.Is(err, apperr.ErrConflict) || errors.Is(err, apperr.ErrNotFound) {
+			return false, nil // changed since it was read: the entry is stale
+		}
+		if err != nil {
+			return false, err
+		}
+		if r.Status != referral.Claimed || r.ClaimedBy != p.UserID {
+			return false, nil
+		}
+		got = r
+		return true, nil
+	}
+	if _, err := d.q.Claim(ctx, hospitalID, departmentID, p.UserID, confirm); err != nil {
+		if errors.Is(err, queue.ErrEmpty) {
+			return referral.Referral{}, false, nil
+		}
+		return referral.Referral{}, false, err
+	}
+	return got, true, nil
+}

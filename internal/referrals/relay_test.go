@@ -1,0 +1,175 @@
+package referrals_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"duikou/internal/apperr"
+	"duikou/internal/kv"
+	"duikou/internal/kv/kvtest"
+	"duikou/internal/queue"
+	"duikou/internal/referrals"
+	"duikou/internal/sqldb"
+	"duikou/internal/sqldb/sqldbtest"
+	"duikou/referral"
+)
+
+// relayWorld is the referral world with desk queues on a Redis server.
+type relayWorld struct {
+	*refWorld
+	q     *queue.Referrals
+	relay *referrals.Relay
+	desks *referrals.Desks
+}
+
+func relayWorlds(t *testing.T, fn func(t *testing.T, w *relayWorld)) {
+	for _, s := range []struct {
+		name string
+		open func(testing.TB) *kv.Conn
+	}{{"embedded-redis", kvtest.Embedded}, {"redis", kvtest.ForTest}} {
+		t.Run(s.name, func(t *testing.T) {
+			conn := s.open(t)
+			sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+				w := &relayWorld{refWorld: newRefWorld(t, db, nil), q: queue.New(conn, queue.Options{})}
+				w.relay = referrals.NewRelay(db, w.st, w.q, referral.DefaultDeadlines(), nil)
+				w.desks = referrals.NewDesks(w.svc, w.q)
+				fn(t, w)
+			})
+		})
+	}
+}
+
+func (w *relayWorld) flush(t *testing.T) int {
+	t.Helper()
+	n, err := w.relay.Flush(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (w *relayWorld) board(t *testing.T) []string {
+	t.Helper()
+	items, err := w.desks.Queue(context.Background(), w.desk, w.tertiary, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, it := range items {
+		ids = append(ids, it.ID)
+	}
+	return ids
+}
+
+func (w *relayWorld) submitted(t *testing.T) referral.Referral {
+	t.Helper()
+	return w.act(t, w.doctor, w.draft(t, w.input(w.patient)), referral.Submit, referral.ActionInput{})
+}
+
+func TestRelayDeliversEachChangeOnceInEffectWhateverTheDeliveries(t *testing.T) {
+	relayWorlds(t, func(t *testing.T, w *relayWorld) {
+		ctx := context.Background()
+		kept, cancelled := w.submitted(t), w.submitted(t)
+		if n := w.flush(t); n != 2 {
+			t.Fatalf("relayed %d, want 2", n)
+		}
+		if got, want := w.board(t), []string{kept.ID, cancelled.ID}; !slices.Equal(got, want) {
+			t.Fatalf("board %v, want %v", got, want)
+		}
+		w.act(t, w.doctor, cancelled, referral.Cancel, referral.ActionInput{Reason: "患者家属决定就近治疗"})
+		if n := w.flush(t); n != 1 {
+			t.Fatalf("relayed %d, want the cancellation", n)
+		}
+		if got, want := w.board(t), []string{kept.ID}; !slices.Equal(got, want) {
+			t.Fatalf("board after cancelling %v, want %v", got, want)
+		}
+
+		// Every message delivered again, the old submission included: the
+		// cancelled ticket does not come back and nothing is doubled.
+		if _, err := w.db.Exec(ctx, `UPDATE outbox SET published_at = NULL`); err != nil {
+			t.Fatal(err)
+		}
+		if n := w.flush(t); n != 3 {
+			t.Fatalf("relayed %d again, want 3", n)
+		}
+		if got, want := w.board(t), []string{kept.ID}; !slices.Equal(got, want) {
+			t.Fatalf("board after redelivery %v, want %v", got, want)
+		}
+		var open int
+		if err := w.db.QueryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE published_at IS NULL`).Scan(&open); err != nil || open != 0 {
+			t.Errorf("%d messages left unpublished (%v)", open, err)
+		}
+	})
+}
+
+func TestRelayClaimNextPassesOverAStaleEntry(t *testing.T) {
+	relayWorlds(t, func(t *testing.T, w *relayWorld) {
+		ctx := context.Background()
+		first, second := w.submitted(t), w.submitted(t)
+		w.flush(t)
+		// Claimed straight through the service: the queue has not heard yet.
+		w.act(t, w.desk, first, referral.Claim, referral.ActionInput{})
+
+		got, ok, err := w.desks.ClaimNext(ctx, w.desk, w.tertiary, "")
+		if err != nil || !ok || got.ID != second.ID || got.Status != referral.Claimed {
+			t.Fatalf("claim next: %s %s %v %v, want the second ticket claimed", got.ID, got.Status, ok, err)
+		}
+		if _, ok, err := w.desks.ClaimNext(ctx, w.desk, w.tertiary, ""); ok || err != nil {
+			t.Fatalf("a third claim: %v %v, want nothing to claim", ok, err)
+		}
+		stored, err := w.st.Get(ctx, first.ID)
+		if err != nil || stored.ClaimedBy != w.desk.UserID || stored.Version != first.Version+1 {
+			t.Errorf("the stale ticket was changed: %+v %v", stored, err)
+		}
+	})
+}
+
+func TestDesksKeepEachDeskToItsOwnQueue(t *testing.T) {
+	relayWorlds(t, func(t *testing.T, w *relayWorld) {
+		ctx := context.Background()
+		w.submitted(t)
+		w.flush(t)
+		cases := []struct {
+			name string
+			err  error
+			call func() error
+		}{
+			{"another hospital's desk reads", apperr.ErrNotFound, func() error {
+				_, err := w.desks.Queue(ctx, w.outside, w.tertiary, "", 10)
+				return err
+			}},
+			{"another hospital's desk claims", apperr.ErrNotFound, func() error {
+				_, _, err := w.desks.ClaimNext(ctx, w.outside, w.tertiary, "")
+				return err
+			}},
+			{"a doctor reads", apperr.ErrForbidden, func() error {
+				_, err := w.desks.Queue(ctx, w.doctor, w.county, "", 10)
+				return err
+			}},
+			{"a doctor claims", apperr.ErrForbidden, func() error {
+				_, _, err := w.desks.ClaimNext(ctx, w.doctor, w.county, "")
+				return err
+			}},
+		}
+		for _, c := range cases {
+			if err := c.call(); !errors.Is(err, c.err) {
+				t.Errorf("%s: %v, want %v", c.name, err, c.err)
+			}
+		}
+		var denied int
+		if err := w.db.QueryRow(ctx, `SELECT COUNT(*) FROM audit_log WHERE action = 'access.denied' AND resource_id = $1`,
+			w.tertiary).Scan(&denied); err != nil || denied != 2 {
+			t.Errorf("%d refused reads of another hospital's queue audited (%v), want 2", denied, err)
+		}
+		supervisor := w.doctor
+		supervisor.HospitalID, supervisor.Supervisor = w.tertiary, true
+		if items, err := w.desks.Queue(ctx, supervisor, w.tertiary, "", 10); err != nil || len(items) != 1 {
+			t.Errorf("a supervisor watches the queue: %d items, %v", len(items), err)
+		}
+		if _, _, err := w.desks.ClaimNext(ctx, supervisor, w.tertiary, ""); !errors.Is(err, apperr.ErrForbidden) {
+			t.Errorf("a supervisor claims: %v, want forbidden", err)
+		}
+	})
+}
