@@ -82,6 +82,9 @@ func (e *queueHTTPEnv) board(t *testing.T) []string {
 		if it.ClaimBy == nil || it.DecideBy == nil || it.WaitingSince.IsZero() || it.Number == "" {
 			t.Errorf("queue item without its deadlines or number: %+v", it)
 		}
+		if it.GreenChannel && it.Category == "" {
+			t.Errorf("green-channel item without its category (the desk needs to see why): %+v", it)
+		}
 		ids = append(ids, it.ID)
 	}
 	return ids

@@ -113,7 +113,7 @@ func (r *Relay) apply(ctx context.Context, m store.OutboxMessage) error {
 // changeEntry is the board entry of a relayed change.
 func changeEntry(c Change) queue.Entry {
 	e := queue.Entry{ID: c.ID, Version: c.Version, HospitalID: c.ReceivingHospitalID, DepartmentID: c.ReceivingDepartmentID,
-		Number: c.Number, Priority: c.Priority, Green: c.GreenChannel}
+		Number: c.Number, Priority: c.Priority, Green: c.GreenChannel, Category: c.GreenCategory}
 	if c.SubmittedAt != nil {
 		e.WaitingSince = *c.SubmittedAt
 	}

@@ -317,6 +317,7 @@ type Change struct {
 	ReceivingDepartmentID string            `json:"receiving_department_id"`
 	Priority              referral.Priority `json:"priority"`
 	GreenChannel          bool              `json:"green_channel"`
+	GreenCategory         referral.Category `json:"green_category,omitempty"`
 	SubmittedAt           *time.Time        `json:"submitted_at"`
 	QueuedAt              *time.Time        `json:"queued_at"`
 	ClaimBy               *time.Time        `json:"claim_by"`
@@ -329,7 +330,7 @@ func (s *Service) enqueue(ctx context.Context, r referral.Referral, at time.Time
 	c := Change{
 		ID: r.ID, Number: r.Number, Status: r.Status, ReceivingHospitalID: r.ReceivingHospitalID,
 		ReceivingDepartmentID: r.ReceivingDepartmentID, Priority: r.Priority, GreenChannel: r.GreenChannel,
-		SubmittedAt: r.SubmittedAt, QueuedAt: r.QueuedAt, ClaimedBy: r.ClaimedBy, Version: r.Version,
+		GreenCategory: r.GreenCategory, SubmittedAt: r.SubmittedAt, QueuedAt: r.QueuedAt, ClaimedBy: r.ClaimedBy, Version: r.Version,
 	}
 	if claimBy, decideBy := s.deadlines.Due(r); !claimBy.IsZero() {
 		c.ClaimBy, c.DecideBy = &claimBy, &decideBy
