@@ -104,12 +104,25 @@ func regServeUpdate[P, T any](a *API, w http.ResponseWriter, r *http.Request, id
 // regServePage lists one page: the service is asked for one row more than the
 // page to learn whether another follows.
 func regServePage[T any](a *API, w http.ResponseWriter, r *http.Request, list func(Page) ([]T, error), key func(T) string) {
+	servePage(a, w, r, 1, list, key)
+}
+
+// regServeLookAheadPage is regServePage for services that fetch the
+// look-ahead row themselves, because they audit only the rows a page shows:
+// list gets the page size and returns up to one row more.
+func regServeLookAheadPage[T any](a *API, w http.ResponseWriter, r *http.Request, list func(Page) ([]T, error), key func(T) string) {
+	servePage(a, w, r, 0, list, key)
+}
+
+// servePage asks list for the page size plus extra rows; one row beyond the
+// page only tells that another page exists.
+func servePage[T any](a *API, w http.ResponseWriter, r *http.Request, extra int, list func(Page) ([]T, error), key func(T) string) {
 	page, err := pageFrom(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	items, err := list(Page{Cursor: page.Cursor, Limit: page.Limit + 1})
+	items, err := list(Page{Cursor: page.Cursor, Limit: page.Limit + extra})
 	if err != nil {
 		a.writeError(w, r, err)
 		return

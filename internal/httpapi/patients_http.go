@@ -58,11 +58,9 @@ func (a *API) patUpdate(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) patList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	regServePage(a, w, r, func(pg Page) ([]patient.Patient, error) {
-		// The service fetches the look-ahead row itself, so that it audits
-		// only the patients this page shows.
+	regServeLookAheadPage(a, w, r, func(pg Page) ([]patient.Patient, error) {
 		return a.Patients.List(r.Context(), auth.FromContext(r.Context()), patient.Query{
-			Q: q.Get("q"), HomeHospitalID: q.Get("home_hospital_id"), After: pg.Cursor, Limit: pg.Limit - 1})
+			Q: q.Get("q"), HomeHospitalID: q.Get("home_hospital_id"), After: pg.Cursor, Limit: pg.Limit})
 	}, func(p patient.Patient) string { return p.ID })
 }
 

@@ -101,10 +101,8 @@ func (a *API) refList(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	regServePage(a, w, r, func(pg Page) ([]referral.Referral, error) {
-		// The service fetches the look-ahead row itself, so that it audits
-		// only the tickets this page shows.
-		f.After, f.Limit = pg.Cursor, pg.Limit-1
+	regServeLookAheadPage(a, w, r, func(pg Page) ([]referral.Referral, error) {
+		f.After, f.Limit = pg.Cursor, pg.Limit
 		return a.Referrals.List(r.Context(), auth.FromContext(r.Context()), f)
 	}, func(t referral.Referral) string { return t.ID })
 }
