@@ -41,7 +41,7 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, in NewUser) (User
 	if !usernamePattern.MatchString(username) {
 		v.Add("username", "must be 3 to 64 characters of a-z, 0-9, '.', '_' or '-'")
 	}
-	display := checkDisplayName(&v, in.DisplayName)
+	display := v.Text("display_name", in.DisplayName, true, apperr.MaxName)
 	hospitalID := strings.TrimSpace(in.HospitalID)
 	if hospitalID == "" {
 		v.Add("hospital_id", "is required")
@@ -155,7 +155,7 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, id string, versio
 		v.Add("body", "names no field to change (display_name, roles, supervisor, disabled)")
 	}
 	if c.DisplayName != nil {
-		display = checkDisplayName(&v, *c.DisplayName)
+		display = v.Text("display_name", *c.DisplayName, true, apperr.MaxName)
 	}
 	if c.Roles != nil {
 		roles = checkRoles(&v, *c.Roles)

@@ -65,6 +65,7 @@ func TestCreateUserValidatesEveryField(t *testing.T) {
 			{"username not ASCII", func(u *auth.NewUser) { u.Username = "李华" }, []string{"username"}},
 			{"display name blank", func(u *auth.NewUser) { u.DisplayName = "  " }, []string{"display_name"}},
 			{"display name too long", func(u *auth.NewUser) { u.DisplayName = strings.Repeat("名", 101) }, []string{"display_name"}},
+			{"display name with a control character", func(u *auth.NewUser) { u.DisplayName = "Zhang\x00Wei" }, []string{"display_name"}},
 			{"no hospital", func(u *auth.NewUser) { u.HospitalID = "" }, []string{"hospital_id"}},
 			{"malformed hospital", func(u *auth.NewUser) { u.HospitalID = "h1" }, []string{"hospital_id"}},
 			{"unknown hospital", func(u *auth.NewUser) { u.HospitalID = uuid.Must(uuid.NewV7()).String() }, []string{"hospital_id"}},

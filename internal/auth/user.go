@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"duikou/internal/apperr"
 )
@@ -142,21 +141,6 @@ var usernamePattern = regexp.MustCompile(`^[a-z0-9._-]{3,64}$`)
 // normalizeUsername is applied on create and on login alike, so that
 // "Zhang.Wei " logs in as "zhang.wei".
 func normalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
-
-// validID reports whether s is an id this server could have issued.
-
-func checkDisplayName(v *apperr.Invalid, name string) string {
-	name = strings.TrimSpace(name)
-	switch {
-	case name == "":
-		v.Add("display_name", "is required")
-	case !utf8.ValidString(name):
-		v.Add("display_name", "must be valid UTF-8 text")
-	case utf8.RuneCountInString(name) > apperr.MaxName:
-		v.Add("display_name", "must be at most 100 characters")
-	}
-	return name
-}
 
 // checkRoles requires at least one known role and returns them deduplicated
 // in the canonical order of Roles.
