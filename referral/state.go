@@ -234,6 +234,11 @@ type ActionInput struct {
 	// BedReservationID is set by the store, never by a request body: the
 	// store reserves the bed in the same transaction and hands its id over.
 	BedReservationID string `json:"-"`
+	// LeaseLapsed is set by the desk service, never by a request body: the
+	// queue handed a claimed ticket out again because its holder's lease ran
+	// out (they left the desk without deciding it), so another desk member
+	// may take the claim over instead of finding it taken.
+	LeaseLapsed bool `json:"-"`
 }
 
 // Event is one append-only line of a ticket's history.
@@ -291,7 +296,9 @@ func Decide(r Referral, p auth.Principal, a Action, in ActionInput, now time.Tim
 			if r.ClaimedBy == p.UserID {
 				return r, Event{}, nil
 			}
-			return r, Event{}, apperr.Conflict("this referral is already claimed by another desk member")
+			if !in.LeaseLapsed {
+				return r, Event{}, apperr.Conflict("this referral is already claimed by another desk member")
+			}
 		case RepeatSameInput:
 			if a == Redirect && in.Target != nil && r.Redirect != nil && sameTarget(*in.Target, *r.Redirect) {
 				return r, Event{}, nil
@@ -301,7 +308,8 @@ func Decide(r Referral, p auth.Principal, a Action, in ActionInput, now time.Tim
 			}
 		}
 	}
-	if !slices.Contains(rule.From, r.Status) {
+	takeOver := a == Claim && r.Status == Claimed && in.LeaseLapsed
+	if !slices.Contains(rule.From, r.Status) && !takeOver {
 		return r, Event{}, apperr.Conflict("cannot " + verb(a) + " " + article(r.Status) + " referral")
 	}
 	if rule.ClaimHolder && r.ClaimedBy != p.UserID && !(a == Release && p.Supervisor) {
@@ -335,6 +343,9 @@ func effect(r *Referral, ev *Event, p auth.Principal, a Action, in ActionInput, 
 		}
 		r.QueuedAt = at()
 	case Claim:
+		if r.Status == Claimed {
+			ev.Reason = "the claim of the previous desk member lapsed"
+		}
 		r.ClaimedBy, r.ClaimedAt = p.UserID, at()
 	case Release:
 		ev.Reason = v.Text("reason", in.Reason, false, apperr.MaxText)

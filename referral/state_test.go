@@ -391,6 +391,33 @@ func TestRequestInfoAndReleaseGiveUpTheClaim(t *testing.T) {
 	}
 }
 
+// TestALapsedClaimCanBeTakenOver: a desk member who walked away holds a
+// ticket only as long as their lease; after it lapses the queue hands the
+// ticket to a colleague, who takes the claim over. Without a lapsed lease
+// the ticket stays taken, and the holder's own retry is still a no-op.
+func TestALapsedClaimCanBeTakenOver(t *testing.T) {
+	held := inState(Claimed)
+	if _, _, err := Decide(held, rcvDesk, Claim, ActionInput{}, now); !errors.Is(err, apperr.ErrConflict) {
+		t.Fatalf("claiming a held ticket: %v, want a conflict", err)
+	}
+	got, ev, err := Decide(held, rcvDesk, Claim, ActionInput{LeaseLapsed: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ClaimedBy != otherDeskID || got.Status != Claimed || got.Version != held.Version+1 {
+		t.Errorf("take-over: claimed by %s, %s, version %d", got.ClaimedBy, got.Status, got.Version)
+	}
+	if ev.From != Claimed || ev.To != Claimed || ev.Reason == "" {
+		t.Errorf("the take-over must be on record with its reason: %+v", ev)
+	}
+	if _, ev, err := Decide(held, rcvClaimer, Claim, ActionInput{LeaseLapsed: true}, now); err != nil || !ev.Empty() {
+		t.Errorf("the holder claiming again is a no-op: %+v %v", ev, err)
+	}
+	if _, _, err := Decide(inState(Accepted), rcvDesk, Claim, ActionInput{LeaseLapsed: true}, now); !errors.Is(err, apperr.ErrConflict) {
+		t.Errorf("a decided ticket cannot be claimed: %v", err)
+	}
+}
+
 func TestAcceptGrantsTheGreenChannelTerms(t *testing.T) {
 	got, _, err := Decide(inState(Claimed), rcvClaimer, Accept, ActionInput{BedReservationID: bedID}, now)
 	if err != nil {

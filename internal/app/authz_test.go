@@ -323,6 +323,11 @@ func matrix() []row {
 		{"POST", "/api/v1/referral-queues/{hospitalID}/claim", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referral-queues/" + f.hospital[s] + "/claim", body: map[string]any{}}
 		}, deskRule(http.StatusNoContent)},
+		// The own desk holds no claim on the paired ticket, so renewing is a
+		// conflict; other hospitals find no such queue.
+		{"POST", "/api/v1/referral-queues/{hospitalID}/leases/{referralID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referral-queues/" + f.hospital[s] + "/leases/" + f.ticket[paired], body: map[string]any{}}
+		}, deskRule(http.StatusNotFound)},
 
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},

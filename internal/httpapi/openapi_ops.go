@@ -159,6 +159,8 @@ func operations() []operation {
 			}},
 		{Method: http.MethodPost, Path: "/api/v1/referral-queues/{hospitalID}/claim", Summary: "Claim the next ticket of the caller's hospital's queue (204 when none can be claimed)", Tag: "referrals", Roles: []auth.Role{auth.ReferralDesk},
 			Request: QueueClaimRequest{}, Response: referral.Referral{}},
+		{Method: http.MethodPost, Path: "/api/v1/referral-queues/{hospitalID}/leases/{referralID}", Summary: "Renew the caller's lease on a ticket they claimed, so no colleague takes it over while they work on it (409 when the claim is no longer theirs or the lease lapsed)", Tag: "referrals", Roles: []auth.Role{auth.ReferralDesk},
+			Response: QueueLease{}},
 
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,

@@ -19,6 +19,7 @@ import (
 type QueueService interface {
 	Queue(ctx context.Context, p auth.Principal, hospitalID, departmentID string, limit int) ([]queue.Item, error)
 	ClaimNext(ctx context.Context, p auth.Principal, hospitalID, departmentID string) (referral.Referral, bool, error)
+	RenewLease(ctx context.Context, p auth.Principal, hospitalID, referralID string) (time.Time, error)
 }
 
 // mountQueues: a hospital's referral desk works its queue; supervisors may
@@ -26,6 +27,23 @@ type QueueService interface {
 func (a *API) mountQueues(r chi.Router) {
 	r.With(a.allowDeskOrSupervisor).Get("/referral-queues/{hospitalID}", a.queueList)
 	r.With(a.allow(auth.ReferralDesk)).Post("/referral-queues/{hospitalID}/claim", a.queueClaim)
+	r.With(a.allow(auth.ReferralDesk)).Post("/referral-queues/{hospitalID}/leases/{referralID}", a.queueRenew)
+}
+
+// QueueLease is a renewed claim lease.
+type QueueLease struct {
+	ReferralID  string    `json:"referral_id"`
+	LeasedUntil time.Time `json:"leased_until"`
+}
+
+func (a *API) queueRenew(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "referralID")
+	until, err := a.Queues.RenewLease(r.Context(), auth.FromContext(r.Context()), chi.URLParam(r, "hospitalID"), id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, QueueLease{ReferralID: id, LeasedUntil: until.UTC()})
 }
 
 // allowDeskOrSupervisor is the role gate of watching a queue: a supervisor

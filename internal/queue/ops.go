@@ -18,7 +18,9 @@ import (
 // version of it, or it left the queue at this or a newer version (tombstone).
 // KEYS: entries, department queue, hospital's departments, slots, tombstone,
 // leases. ARGV: id, version, score, packed rest, "hospital|department",
-// department, holder, lease ms.
+// department, holder, lease ms. A change without a holder (the claim was
+// released, or the ticket came back to the queue) ends any lease at once, so
+// the next desk member can claim it without waiting for the lease to run out.
 var upsertScript = redis.NewScript(`
 local v = tonumber(ARGV[2])
 local gone = redis.call('GET', KEYS[5])
@@ -33,7 +35,9 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. slot .. '|' .. ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[6])
-if ARGV[7] ~= '' then
+if ARGV[7] == '' then
+  redis.call('HDEL', KEYS[6], ARGV[1])
+else
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local l = redis.call('HGET', KEYS[6], ARGV[1])

@@ -55,7 +55,7 @@ type Entry struct {
 	DecideBy time.Time
 	// Holder is the desk member who holds the ticket in the database
 	// (claimed); Upsert and Rebuild give them a fresh lease unless someone
-	// holds a live one.
+	// holds a live one. A newer version without a holder ends any lease.
 	Holder string
 }
 
@@ -121,6 +121,9 @@ func New(conn *kv.Conn, opt Options) *Referrals {
 	}
 	return &Referrals{conn: conn, opt: opt}
 }
+
+// Lease is how long a claim holds a ticket unless renewed.
+func (q *Referrals) Lease() time.Duration { return q.opt.Lease }
 
 // Key names. Every one starts with the deployment prefix and "q".
 func (q *Referrals) entriesKey() string { return q.conn.Key("q", "e") }

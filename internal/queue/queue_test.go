@@ -253,6 +253,37 @@ func TestOnlyTheHolderRenewsOrReleases(t *testing.T) {
 	})
 }
 
+// TestAChangeWithoutAHolderEndsTheLease: when the database says nobody holds
+// the ticket any more (the claim was released, or the ticket was resubmitted
+// to the queue), the relayed change frees it at once; a change that still
+// names the holder keeps their lease.
+func TestAChangeWithoutAHolderEndsTheLease(t *testing.T) {
+	bothServers(t, func(t *testing.T, conn *kv.Conn) {
+		ctx := context.Background()
+		q := queue.New(conn, queue.Options{Lease: time.Hour})
+		e := waiting(1, cardio, referral.Urgent, false, time.Now(), 1)
+		mustUpsert(t, q, e)
+		if _, err := q.Claim(ctx, hospA, "", "alice", nil); err != nil {
+			t.Fatal(err)
+		}
+		e.Version, e.Holder = 2, "alice" // the claim, relayed
+		mustUpsert(t, q, e)
+		if _, err := q.Claim(ctx, hospA, "", "bob", nil); !errors.Is(err, queue.ErrEmpty) {
+			t.Fatalf("the holder's relayed claim must keep the lease: %v", err)
+		}
+		e.Version, e.Holder = 3, "" // alice released it through the state machine
+		mustUpsert(t, q, e)
+		if got, err := q.Claim(ctx, hospA, "", "bob", nil); err != nil || got != e.ID {
+			t.Fatalf("a released ticket must be claimable at once: %s %v", got, err)
+		}
+		e.Version = 2 // a late duplicate of an older change
+		mustUpsert(t, q, e)
+		if got, _ := q.List(ctx, hospA, "", 1); len(got) != 1 || got[0].LeasedBy != "bob" {
+			t.Fatalf("an older change must not touch the lease: %+v", got)
+		}
+	})
+}
+
 func TestClaimDropsStaleEntriesTheDatabaseRefuses(t *testing.T) {
 	bothServers(t, func(t *testing.T, conn *kv.Conn) {
 		ctx := context.Background()

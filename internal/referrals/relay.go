@@ -265,10 +265,23 @@ func (d *Desks) ClaimNext(ctx context.Context, p auth.Principal, hospitalID, dep
 		if err != nil {
 			return false, err
 		}
-		if cur.Status != referral.Submitted || cur.ReceivingHospitalID != hospitalID {
+		if cur.ReceivingHospitalID != hospitalID {
 			return false, nil
 		}
-		r, err := d.svc.Act(ctx, p, id, cur.Version, referral.Claim, referral.ActionInput{})
+		var in referral.ActionInput
+		switch {
+		case cur.Status == referral.Submitted:
+		case cur.Status == referral.Claimed && cur.ClaimedBy != p.UserID && cur.ClaimedAt != nil &&
+			d.svc.now().Sub(*cur.ClaimedAt) >= d.q.Lease():
+			// The queue hands out only tickets without a live lease, and this
+			// claim is older than a lease: its holder stopped renewing it, so
+			// the ticket is back in the queue for a colleague to take over.
+			// (A younger claim may simply not be relayed yet.)
+			in.LeaseLapsed = true
+		default:
+			return false, nil
+		}
+		r, err := d.svc.Act(ctx, p, id, cur.Version, referral.Claim, in)
 		if errors.Is(err, apperr.ErrStale) || errors.Is(err, apperr.ErrConflict) || errors.Is(err, apperr.ErrNotFound) {
 			return false, nil // changed since it was read: the entry is stale
 		}
@@ -288,4 +301,35 @@ func (d *Desks) ClaimNext(ctx context.Context, p auth.Principal, hospitalID, dep
 		return referral.Referral{}, false, err
 	}
 	return got, true, nil
+}
+
+// RenewLease extends p's lease on a ticket p has claimed, so a colleague's
+// claim does not take it over while p is still working on it (finding a bed
+// can take longer than a lease). A desk screen renews while the ticket is
+// open. It fails with a conflict when p no longer holds the claim or the
+// lease has lapsed: p must then claim the ticket again.
+func (d *Desks) RenewLease(ctx context.Context, p auth.Principal, hospitalID, id string) (time.Time, error) {
+	if err := d.deskOf(ctx, p, hospitalID, "", false); err != nil {
+		return time.Time{}, err
+	}
+	if !apperr.IsID(id) {
+		return time.Time{}, apperr.ErrNotFound
+	}
+	cur, err := d.svc.store.Get(ctx, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if cur.ReceivingHospitalID != hospitalID {
+		return time.Time{}, apperr.ErrNotFound
+	}
+	if cur.Status != referral.Claimed || cur.ClaimedBy != p.UserID {
+		return time.Time{}, apperr.Conflict("you do not hold the claim on this referral")
+	}
+	if err := d.q.Renew(ctx, id, p.UserID); err != nil {
+		if errors.Is(err, queue.ErrNotHolder) {
+			return time.Time{}, apperr.Conflict("your lease on this referral has lapsed; claim it again")
+		}
+		return time.Time{}, err
+	}
+	return d.svc.now().Add(d.q.Lease()), nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"duikou/internal/apperr"
 	"duikou/internal/kv"
@@ -25,6 +26,10 @@ type relayWorld struct {
 }
 
 func relayWorlds(t *testing.T, fn func(t *testing.T, w *relayWorld)) {
+	relayWorldsWith(t, queue.Options{}, fn)
+}
+
+func relayWorldsWith(t *testing.T, opt queue.Options, fn func(t *testing.T, w *relayWorld)) {
 	for _, s := range []struct {
 		name string
 		open func(testing.TB) *kv.Conn
@@ -32,7 +37,7 @@ func relayWorlds(t *testing.T, fn func(t *testing.T, w *relayWorld)) {
 		t.Run(s.name, func(t *testing.T) {
 			conn := s.open(t)
 			sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
-				w := &relayWorld{refWorld: newRefWorld(t, db, nil), q: queue.New(conn, queue.Options{})}
+				w := &relayWorld{refWorld: newRefWorld(t, db, nil), q: queue.New(conn, opt)}
 				w.relay = referrals.NewRelay(db, w.st, w.q, referral.DefaultDeadlines(), nil)
 				w.desks = referrals.NewDesks(w.svc, w.q)
 				fn(t, w)
@@ -170,6 +175,61 @@ func TestDesksKeepEachDeskToItsOwnQueue(t *testing.T) {
 		}
 		if _, _, err := w.desks.ClaimNext(ctx, supervisor, w.tertiary, ""); !errors.Is(err, apperr.ErrForbidden) {
 			t.Errorf("a supervisor claims: %v, want forbidden", err)
+		}
+	})
+}
+
+// TestALapsedClaimIsTakenOverThroughTheQueue: a desk member claims a ticket
+// and walks away. While their lease lives nobody else gets it; once it has
+// lapsed the queue hands it to a colleague, whose claim takes it over in the
+// database, and the first member can no longer decide it.
+func TestALapsedClaimIsTakenOverThroughTheQueue(t *testing.T) {
+	const lease = 2 * time.Second
+	relayWorldsWith(t, queue.Options{Lease: lease}, func(t *testing.T, w *relayWorld) {
+		ctx := context.Background()
+		colleague := w.desk
+		colleague.UserID = refID()
+		if _, err := w.db.Exec(ctx, `INSERT INTO users (id, username, display_name, hospital_id, password_hash, created_at, updated_at)
+			VALUES ($1, $2, $2, $3, 'x', $4, $4)`, colleague.UserID, "colleague", w.tertiary, w.now); err != nil {
+			t.Fatal(err)
+		}
+		ticket := w.submitted(t)
+		w.flush(t)
+		held, ok, err := w.desks.ClaimNext(ctx, w.desk, w.tertiary, "")
+		if err != nil || !ok || held.ID != ticket.ID {
+			t.Fatalf("first claim: %v %v", ok, err)
+		}
+		w.flush(t)
+		if _, ok, err := w.desks.ClaimNext(ctx, colleague, w.tertiary, ""); ok || err != nil {
+			t.Fatalf("a held ticket was handed out: %v %v", ok, err)
+		}
+
+		if _, err := w.desks.RenewLease(ctx, w.desk, w.tertiary, ticket.ID); err != nil {
+			t.Fatalf("the holder renews: %v", err)
+		}
+		if _, err := w.desks.RenewLease(ctx, colleague, w.tertiary, ticket.ID); !errors.Is(err, apperr.ErrConflict) {
+			t.Fatalf("a colleague renewed someone else's lease: %v", err)
+		}
+
+		time.Sleep(lease + 100*time.Millisecond) // the Redis lease runs out
+		w.now = w.now.Add(lease + time.Second)   // and the database sees the claim as old
+		got, ok, err := w.desks.ClaimNext(ctx, colleague, w.tertiary, "")
+		if err != nil || !ok || got.ID != ticket.ID || got.ClaimedBy != colleague.UserID {
+			t.Fatalf("take-over: %+v %v %v", got.ClaimedBy, ok, err)
+		}
+		_, err = w.svc.Act(ctx, w.desk, ticket.ID, got.Version, referral.Accept, referral.ActionInput{})
+		if !errors.Is(err, apperr.ErrConflict) {
+			t.Fatalf("the former holder decided a ticket taken over: %v", err)
+		}
+		if _, err := w.desks.RenewLease(ctx, w.desk, w.tertiary, ticket.ID); !errors.Is(err, apperr.ErrConflict) {
+			t.Fatalf("the former holder renewed a lease taken over: %v", err)
+		}
+		evs, err := w.st.Events(ctx, ticket.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := evs[len(evs)-1]; last.Action != referral.Claim || last.From != referral.Claimed || last.Actor != colleague.UserID {
+			t.Errorf("the take-over is not on record: %+v", last)
 		}
 	})
 }
