@@ -276,6 +276,10 @@ func New(p auth.Principal, in Input, now time.Time) (Referral, error) {
 	return r, nil
 }
 
+// EditContent names the history event of an edit: not a move of the state
+// machine (it is not in Actions), but a change the history keeps.
+const EditContent Action = "edit"
+
 // Edit replaces what the referrer wrote. Only the referring side may edit,
 // and only while the ticket is in its hands: a draft, or one the receiving
 // desk asked a question about.

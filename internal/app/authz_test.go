@@ -307,6 +307,19 @@ func matrix() []row {
 		{"GET", "/api/v1/referrals/{referralID}/events", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referrals/" + f.ticket[s] + "/events"}
 		}, referralRule(http.StatusOK)},
+		{"PUT", "/api/v1/referrals/{referralID}", func(f *fixture, _ auth.Role, s scope) request {
+			// A fresh draft of the scope's referrer each time; drafts are the
+			// referring hospital's own business, so elsewhere it is not found.
+			p := f.referrer[s]
+			in := f.referralInput(p, f.refPatient[s], f.refTo[s], f.refFromDept[s], f.refToDept[s])
+			in.ConsentID = f.refConsent[s]
+			d, err := f.app.svc.referrals.Create(f.ctx, p, in)
+			if err != nil {
+				f.t.Errorf("draft of %s: %v", s, err)
+			}
+			in.Reason = "补充：心电图提示ST段压低"
+			return request{path: "/api/v1/referrals/" + d.ID, body: in, ifMatch: d.Version}
+		}, referralRule(http.StatusOK, referralWriters...)},
 		{"POST", "/api/v1/referrals/{referralID}/actions/{action}", func(f *fixture, _ auth.Role, s scope) request {
 			// A fresh submitted ticket each time, cancelled by the caller: the
 			// referring side's doctors and desk may cancel what they sent.

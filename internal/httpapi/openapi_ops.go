@@ -147,6 +147,8 @@ func operations() []operation {
 			)},
 		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}", Summary: "Read a referral", Tag: "referrals", Roles: clinical,
 			Response: referral.Referral{}},
+		{Method: http.MethodPut, Path: "/api/v1/referrals/{referralID}", Summary: "Rewrite a referral's content: the referring hospital, while it is a draft or the receiving desk has asked for information", Tag: "referrals", Roles: clinical,
+			Request: referral.Input{}, Response: referral.Referral{}, IfMatch: true},
 		{Method: http.MethodPost, Path: "/api/v1/referrals/{referralID}/actions/{action}", Summary: "Move a referral: submit, claim, release, accept, reject, request_info, resubmit, redirect, schedule, depart, arrive, complete, close, cancel or mark_no_show", Tag: "referrals", Roles: clinical,
 			Request: referral.ActionInput{}, Response: referral.Referral{}, IfMatch: true},
 		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}/events", Summary: "A referral's history, oldest first", Tag: "referrals", Roles: clinical,

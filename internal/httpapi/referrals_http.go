@@ -19,6 +19,7 @@ import (
 // ReferralService is what the API needs of two-way referral.
 type ReferralService interface {
 	Create(ctx context.Context, p auth.Principal, in referral.Input) (referral.Referral, error)
+	Edit(ctx context.Context, p auth.Principal, id string, version int, in referral.Input) (referral.Referral, error)
 	Get(ctx context.Context, p auth.Principal, id string) (referral.Referral, error)
 	// List returns up to f.Limit+1 tickets; the extra one only tells that
 	// another page follows.
@@ -37,6 +38,7 @@ func (a *API) mountReferrals(r chi.Router) {
 		r.Post("/referrals", a.refCreate)
 		r.Get("/referrals", a.refList)
 		r.Get("/referrals/{referralID}", a.refGet)
+		r.Put("/referrals/{referralID}", a.refEdit)
 		r.Post("/referrals/{referralID}/actions/{action}", a.refAct)
 		r.Get("/referrals/{referralID}/events", a.refEvents)
 	})
@@ -51,6 +53,14 @@ func (a *API) refCreate(w http.ResponseWriter, r *http.Request) {
 func (a *API) refGet(w http.ResponseWriter, r *http.Request) {
 	t, err := a.Referrals.Get(r.Context(), auth.FromContext(r.Context()), chi.URLParam(r, "referralID"))
 	regServeOne(a, w, r, http.StatusOK, t, referralVersion, err)
+}
+
+// refEdit replaces the content of a draft or of a ticket the receiving desk
+// asked about; the whole input is sent, as on create.
+func (a *API) refEdit(w http.ResponseWriter, r *http.Request) {
+	regServeUpdate(a, w, r, chi.URLParam(r, "referralID"), func(ctx context.Context, p auth.Principal, id string, ver int, in referral.Input) (referral.Referral, error) {
+		return a.Referrals.Edit(ctx, p, id, ver, in)
+	}, referralVersion)
 }
 
 // refAct applies one state-machine action. If-Match is checked first: every

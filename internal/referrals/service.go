@@ -140,6 +140,58 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in referral.Inpu
 	return r, nil
 }
 
+// ActionEdit is the audit action of rewriting a ticket's content.
+const ActionEdit = "referral.edit"
+
+// Edit replaces what the referrer wrote on a ticket still in their hands (a
+// draft, or one the receiving desk asked about), for p who last saw it at
+// version. The edit is recorded in the ticket's history as an edit event, so
+// the receiving desk can see that the content changed after its question.
+func (s *Service) Edit(ctx context.Context, p auth.Principal, id string, version int, in referral.Input) (referral.Referral, error) {
+	var out referral.Referral
+	err := s.db.InTx(ctx, func(ctx context.Context) error {
+		cur, err := s.store.GetForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if referral.SideOf(cur, p) == referral.NoSide {
+			return notParty{cur}
+		}
+		if cur.Version != version {
+			return apperr.ErrStale
+		}
+		now := s.now()
+		next, err := referral.Edit(cur, p, in, now)
+		if err != nil {
+			return err
+		}
+		if next.PatientID != cur.PatientID {
+			home, err := s.store.PatientHome(ctx, next.PatientID)
+			if errors.Is(err, apperr.ErrNotFound) || (err == nil && !p.CanReach(home)) {
+				return apperr.Field("patient_id", "must be a registered patient of your hospital or one paired with it")
+			}
+			if err != nil {
+				return err
+			}
+		}
+		ev := referral.Event{Action: referral.EditContent, From: cur.Status, To: cur.Status, Actor: p.UserID,
+			ActorHospitalID: p.HospitalID, At: now}
+		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
+			return err
+		}
+		out = next
+		return nil
+	})
+	var np notParty
+	if errors.As(err, &np) {
+		return referral.Referral{}, s.denied(ctx, p, np.r)
+	}
+	if err != nil {
+		return referral.Referral{}, err
+	}
+	return out, nil
+}
+
 // Act applies action a to ticket id for p, who last saw the ticket at
 // version. Everything the change writes commits in one transaction.
 //

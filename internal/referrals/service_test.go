@@ -456,3 +456,56 @@ func TestReferralServiceAuditFailureRollsBack(t *testing.T) {
 		}
 	})
 }
+
+// TestReferralServiceEditWhileWithTheReferrer: the referrer rewrites a draft
+// and a ticket the desk asked about, each at the version they saw, and the
+// history keeps the edit; once the ticket is with the receiving desk, or on a
+// version the caller has not seen, nothing changes.
+func TestReferralServiceEditWhileWithTheReferrer(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		w := newRefWorld(t, db, nil)
+		in := w.input(w.patient)
+		d := w.draft(t, in)
+
+		in.Reason = "需冠脉造影评估，肌钙蛋白升高"
+		edited, err := w.svc.Edit(ctx, w.doctor, d.ID, d.Version, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if edited.Reason != in.Reason || edited.Version != d.Version+1 {
+			t.Fatalf("edit: reason %q version %d", edited.Reason, edited.Version)
+		}
+		if _, err := w.svc.Edit(ctx, w.doctor, d.ID, d.Version, in); !errors.Is(err, apperr.ErrStale) {
+			t.Fatalf("edit at a version not seen: %v, want stale", err)
+		}
+		if _, err := w.svc.Edit(ctx, w.outside, d.ID, edited.Version, in); !errors.Is(err, apperr.ErrNotFound) {
+			t.Fatalf("edit by a stranger: %v, want not found", err)
+		}
+		bad := in
+		bad.Diagnoses = []referral.Diagnosis{{Code: "心梗", Text: "心梗"}}
+		_, err = w.svc.Edit(ctx, w.doctor, d.ID, edited.Version, bad)
+		wantFieldError(t, err, "diagnoses[0].code")
+
+		sub := w.act(t, w.doctor, edited, referral.Submit, referral.ActionInput{})
+		if _, err := w.svc.Edit(ctx, w.doctor, sub.ID, sub.Version, in); !errors.Is(err, apperr.ErrConflict) {
+			t.Fatalf("edit of a submitted ticket: %v, want a conflict", err)
+		}
+		claimed := w.act(t, w.desk, sub, referral.Claim, referral.ActionInput{})
+		asked := w.act(t, w.desk, claimed, referral.RequestInfo, referral.ActionInput{Question: "请补充心电图"})
+		in.ClinicalSummary = "反复胸闷1周，心电图V1-V4 ST段压低0.1mV"
+		answered, err := w.svc.Edit(ctx, w.doctor, asked.ID, asked.Version, in)
+		if err != nil || answered.Status != referral.InfoRequested {
+			t.Fatalf("edit after the desk's question: %s %v", answered.Status, err)
+		}
+		got := w.written(t, d.ID)
+		want := []string{"edit:draft→draft", "submit:draft→submitted", "claim:submitted→claimed",
+			"request_info:claimed→info_requested", "edit:info_requested→info_requested"}
+		if !slices.Equal(got.events, want) {
+			t.Errorf("history %v, want %v", got.events, want)
+		}
+		if !slices.Contains(got.audit, referrals.ActionEdit+"/success") {
+			t.Errorf("the edit is not audited: %v", got.audit)
+		}
+	})
+}
