@@ -277,9 +277,13 @@ func DraftReferral(op Opinion, s Session) (referral.Input, error) {
 	case !s.Kind.HasPatient() || s.PatientID == "":
 		return referral.Input{}, apperr.Conflict("a session without a patient cannot lead to a referral")
 	}
+	// Text fields refuse control characters, so the parts are joined on one line.
 	summary := s.ClinicalSummary
 	if op.Findings != "" {
-		summary += "\n\n远程会诊所见：" + op.Findings
+		if summary != "" {
+			summary += "；"
+		}
+		summary += "远程会诊所见：" + op.Findings
 	}
 	in := referral.Input{
 		Direction:             referral.Up,
