@@ -74,7 +74,9 @@ func TestPublish(t *testing.T) {
 	}{
 		{"next week, after this week began", func(in *SlotInput) { in.Start, in.End = nextWeek, nextWeek.Add(time.Hour) }, []string{"start"}},
 		{"tomorrow", func(in *SlotInput) { in.Start, in.End = now.Add(24*time.Hour), now.Add(25*time.Hour) }, []string{"start"}},
-		{"beyond 13 weeks", func(in *SlotInput) { in.Start, in.End = now.Add(PublishHorizon+time.Hour), now.Add(PublishHorizon+2*time.Hour) }, []string{"start"}},
+		{"beyond 13 weeks", func(in *SlotInput) {
+			in.Start, in.End = now.Add(PublishHorizon+time.Hour), now.Add(PublishHorizon+2*time.Hour)
+		}, []string{"start"}},
 		{"no times", func(in *SlotInput) { in.Start, in.End = time.Time{}, time.Time{} }, []string{"start", "end"}},
 		{"ending before it starts", func(in *SlotInput) { in.End = in.Start.Add(-time.Minute) }, []string{"end"}},
 		{"five minutes", func(in *SlotInput) { in.End = in.Start.Add(5 * time.Minute) }, []string{"end"}},
