@@ -176,12 +176,17 @@ func signOpinion(s Session, p auth.Principal, in *OpinionInput, now time.Time) (
 	if err := op.check(true); err != nil {
 		return Opinion{}, err
 	}
-	t := now
+	t := signingTime(now)
 	op.AuthorID, op.UpdatedAt = p.UserID, now
 	op.SignedBy, op.SignedAt = p.UserID, &t
 	op.Digest = op.digest(s.ID)
 	return op, nil
 }
+
+// signingTime is the instant a signature records: UTC, to the microsecond,
+// which both database engines keep exactly, so that a digest computed now
+// still matches the opinion read back later.
+func signingTime(now time.Time) time.Time { return now.UTC().Truncate(time.Microsecond) }
 
 // digest is SHA-256 over the session id, the content and the signature,
 // each length-prefixed so that no two different opinions hash alike.
@@ -242,7 +247,7 @@ func AddAddendum(s Session, p auth.Principal, text string, now time.Time) (Adden
 	if err := v.Err(); err != nil {
 		return Addendum{}, err
 	}
-	a := Addendum{SessionID: s.ID, Text: text, SignedBy: p.UserID, SignedAt: now}
+	a := Addendum{SessionID: s.ID, Text: text, SignedBy: p.UserID, SignedAt: signingTime(now)}
 	a.Digest = a.digest()
 	return a, nil
 }

@@ -88,6 +88,33 @@ func TestSignTheDraftOrTheTextGiven(t *testing.T) {
 	}
 }
 
+// TestDigestSurvivesStorage: a signature taken at a nanosecond instant in
+// any zone still verifies once the time has been kept to the microsecond.
+func TestDigestSurvivesStorage(t *testing.T) {
+	at := now.Add(123456789 * time.Nanosecond).In(time.FixedZone("CST", 8*3600))
+	got, _, err := Decide(inState(Consult, Ended), tgtAssigned, Sign, ActionInput{}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := *got.Opinion
+	back, err := time.Parse(time.RFC3339Nano, stored.SignedAt.UTC().Format("2006-01-02T15:04:05.000000Z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.SignedAt = &back
+	if !stored.Intact(got.ID) || !got.SignedAt.Equal(back) {
+		t.Errorf("signed at %v, read back as %v: digest no longer matches", got.Opinion.SignedAt, back)
+	}
+	a, err := AddAddendum(got, tgtAssigned, "补充", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SignedAt, _ = time.Parse(time.RFC3339Nano, a.SignedAt.UTC().Format("2006-01-02T15:04:05.000000Z"))
+	if !a.Intact() {
+		t.Errorf("addendum read back no longer matches its digest")
+	}
+}
+
 func TestSignNeedsACompleteOpinion(t *testing.T) {
 	cases := []struct {
 		name   string

@@ -333,7 +333,8 @@ func effect(s *Session, ev *Event, p auth.Principal, a Action, in ActionInput, n
 		if err != nil {
 			return err
 		}
-		s.Opinion, s.SignedAt = &op, at()
+		signed := *op.SignedAt
+		s.Opinion, s.SignedAt = &op, &signed
 	case Acknowledge:
 		s.AcknowledgedBy, s.AcknowledgedAt = p.UserID, at()
 	case Cancel:

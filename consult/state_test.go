@@ -483,3 +483,24 @@ func assertFields(t *testing.T, err error, fields ...string) {
 		t.Fatalf("faults on %v (%v), want %v", got, err, want)
 	}
 }
+
+// TestFinal: declined, acknowledged and cancelled sessions are over; a
+// teaching round is over once ended, since it has no opinion to follow.
+func TestFinal(t *testing.T) {
+	for _, k := range Kinds {
+		for _, st := range Statuses {
+			want := st == Declined || st == Acknowledged || st == Cancelled || (k == TeachingRound && st == Ended)
+			if got := inState(k, st).Final(); got != want {
+				t.Errorf("%s %s: final %v, want %v", k, st, got, want)
+			}
+			// Final means no action of the table moves it any more.
+			if want {
+				for _, r := range Rules() {
+					if (r.Kinds == nil || slices.Contains(r.Kinds, k)) && slices.Contains(r.From, st) {
+						t.Errorf("%s %s is final but %s starts from it", k, st, r.Action)
+					}
+				}
+			}
+		}
+	}
+}
