@@ -324,7 +324,7 @@ func ids(v *apperr.Invalid, field string, in []string, max int) []string {
 }
 
 var (
-	modalityPattern = regexp.MustCompile(`^[A-Z]{2,4}$`)
+	modalityPattern = regexp.MustCompile(`^[A-Z][A-Z0-9_]{1,15}$`) // CS: upper case, digits, underscore; RTSTRUCT is one
 	uidPattern      = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
 )
 
