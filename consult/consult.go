@@ -1,6 +1,7 @@
 package consult
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -218,7 +219,16 @@ func Request(p auth.Principal, in Input, now time.Time) (Session, Event, error) 
 			s.Attachments[i].Dicom = &d
 		}
 	}
-	if err := s.Validate(); err != nil {
+	var v apperr.Invalid
+	if err := s.Validate(); err != nil && !errors.As(err, &v) {
+		return Session{}, Event{}, err
+	}
+	// Remote sessions run along the pairings: a hospital asks the ones it
+	// is paired with. A body never widens the caller's reach.
+	if s.TargetHospitalID != "" && s.TargetHospitalID != p.HospitalID && apperr.IsID(s.TargetHospitalID) && !p.CanReach(s.TargetHospitalID) {
+		v.Add("target_hospital_id", "must be a hospital paired with yours")
+	}
+	if err := v.Err(); err != nil {
 		return Session{}, Event{}, err
 	}
 	ev := Event{Action: RequestAction, To: Requested, Actor: p.UserID, ActorHospitalID: p.HospitalID, At: now}

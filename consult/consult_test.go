@@ -46,6 +46,15 @@ func TestRequestIsTheRequestersAndCopiesItsInput(t *testing.T) {
 			t.Errorf("request by %v: %v, want forbidden", p.Roles, err)
 		}
 	}
+	lonely := reqDoctor
+	lonely.Reach = map[string]bool{guestID: true}
+	_, _, err = Request(lonely, in, now)
+	assertFields(t, err, "target_hospital_id")
+	noQuestion := in
+	noQuestion.Question = ""
+	_, _, err = Request(lonely, noQuestion, now)
+	assertFields(t, err, "target_hospital_id", "question")
+
 	clinic := inputOf(requested(ExpertClinic))
 	_, _, err = Request(reqDoctor, clinic, now)
 	assertFields(t, err, "kind")
