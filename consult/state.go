@@ -270,11 +270,13 @@ func Decide(s Session, p auth.Principal, a Action, in ActionInput, now time.Time
 		}
 		return s, Event{}, apperr.Conflict("cannot " + verb(a) + " " + article(s.Status) + " session")
 	}
+	// Missing consent and faulty input are reported together.
+	var faults apperr.Invalid
 	if rule.NeedsConsent && s.Kind.HasPatient() {
 		if in.Consent == nil {
 			return s, Event{}, errNoConsentFacts
 		}
-		if err := checkConsent(*in.Consent); err != nil {
+		if err := checkConsent(*in.Consent); err != nil && !errors.As(err, &faults) {
 			return s, Event{}, err
 		}
 	}
@@ -282,6 +284,13 @@ func Decide(s Session, p auth.Principal, a Action, in ActionInput, now time.Time
 	next := s
 	ev := Event{Action: a, From: s.Status, To: rule.To, Actor: p.UserID, ActorHospitalID: p.HospitalID, At: now}
 	if err := effect(&next, &ev, p, a, in, now); err != nil {
+		var inv apperr.Invalid
+		if !errors.As(err, &inv) {
+			return s, Event{}, err
+		}
+		faults = append(faults, inv...)
+	}
+	if err := faults.Err(); err != nil {
 		return s, Event{}, err
 	}
 	next.Status = rule.To

@@ -380,6 +380,7 @@ func TestRequiredInputs(t *testing.T) {
 		{"schedule of nine hours", Consult, Accepted, Schedule, tgtSpecialist, ActionInput{Consent: &c, Schedule: period("1h", "9h")}, []string{"schedule.end"}},
 		{"schedule in the past", Consult, Accepted, Schedule, tgtSpecialist, ActionInput{Consent: &c, Schedule: period("-16m", "30m")}, []string{"schedule.start"}},
 		{"schedule beyond a year", Consult, Accepted, Schedule, tgtSpecialist, ActionInput{Consent: &c, Schedule: period("8761h", "30m")}, []string{"schedule.start"}},
+		{"schedule without a time and without consent", Consult, Accepted, Schedule, tgtSpecialist, ActionInput{Consent: &Consent{}}, []string{"schedule", "consent"}},
 		{"schedule with only a start", Consult, Accepted, Schedule, tgtSpecialist, ActionInput{Consent: &c, Schedule: &Period{Start: now.Add(mustDur("1h"))}}, []string{"schedule"}},
 	}
 	for _, c := range cases {
