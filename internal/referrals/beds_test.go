@@ -240,6 +240,12 @@ func TestGreenBedMovesOnlyWithItsTicket(t *testing.T) {
 // remaining acceptances. The pool never shows more beds in use than it has
 // nor fewer than none, and the count always matches the tickets holding a
 // bed. Busy or lock errors would be failures here, never successes.
+// asRequest gives ctx a request id of its own, as the HTTP layer does: the
+// audit rows of one transaction then share one chain.
+func asRequest(ctx context.Context) context.Context {
+	return audit.WithSource(ctx, audit.Source{RequestID: refID()})
+}
+
 func TestGreenBedPoolUnderConcurrentAcceptance(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		const n, size = 20, 3
@@ -280,7 +286,7 @@ func TestGreenBedPoolUnderConcurrentAcceptance(t *testing.T) {
 			var wg sync.WaitGroup
 			for _, r := range rs {
 				wg.Go(func() {
-					got, err := w.svc.Act(ctx, w.desk, r.ID, r.Version, referral.Accept, referral.ActionInput{})
+					got, err := w.svc.Act(asRequest(ctx), w.desk, r.ID, r.Version, referral.Accept, referral.ActionInput{})
 					mu.Lock()
 					defer mu.Unlock()
 					switch {
@@ -317,7 +323,7 @@ func TestGreenBedPoolUnderConcurrentAcceptance(t *testing.T) {
 		for _, r := range won {
 			for range 2 {
 				wg.Go(func() {
-					if _, err := w.svc.Act(ctx, w.doctor, r.ID, r.Version, referral.Cancel, referral.ActionInput{Reason: "病情变化"}); err != nil {
+					if _, err := w.svc.Act(asRequest(ctx), w.doctor, r.ID, r.Version, referral.Cancel, referral.ActionInput{Reason: "病情变化"}); err != nil {
 						t.Errorf("cancelling %s: %v", r.Number, err)
 					}
 				})

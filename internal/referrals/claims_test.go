@@ -57,7 +57,7 @@ func TestConcurrentClaimNextHasExactlyOneWinner(t *testing.T) {
 		for i, p := range crowd {
 			wg.Go(func() {
 				<-start
-				got, ok, err := desks.ClaimNext(ctx, p, w.tertiary, "")
+				got, ok, err := desks.ClaimNext(asRequest(ctx), p, w.tertiary, "")
 				results[i] = result{p, got, ok, err}
 			})
 		}
@@ -106,7 +106,7 @@ func TestConcurrentClaimsOfOneTicketHaveExactlyOneWinner(t *testing.T) {
 		for i, p := range crowd {
 			wg.Go(func() {
 				<-start
-				_, errs[i] = w.svc.Act(ctx, p, ticket.ID, ticket.Version, referral.Claim, referral.ActionInput{})
+				_, errs[i] = w.svc.Act(asRequest(ctx), p, ticket.ID, ticket.Version, referral.Claim, referral.ActionInput{})
 			})
 		}
 		close(start)

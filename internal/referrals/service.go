@@ -204,13 +204,17 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 				return err
 			}
 		}
-		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
-			return err
-		}
+		// Beds move before persist writes the ticket's audit row: every
+		// transaction then takes its locks in one order (ticket row, pool
+		// row, audit chain head), so an acceptance and a cancellation that
+		// share a pool and an audit chain cannot deadlock.
 		if next.BedReservationID != "" && next.Status != cur.Status && referral.ReleasesBed(next.Status) {
 			if err := s.releaseBed(ctx, p, next, ev, now); err != nil {
 				return err
 			}
+		}
+		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
+			return err
 		}
 		out = next
 		return nil
