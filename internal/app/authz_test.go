@@ -156,6 +156,37 @@ func deskRule(ok int) func(auth.Role, scope) int {
 	}
 }
 
+// bedPoolReadRule: a department's bed pool is seen whole by its own
+// hospital's clinical staff, as counts by the referral desks and program
+// office of the hospitals it is paired with and by administrators
+// everywhere; auditors are refused whatever the hospital.
+func bedPoolReadRule(r auth.Role, s scope) int {
+	switch {
+	case r == auth.Auditor:
+		return http.StatusForbidden
+	case r == auth.Admin, s == own:
+		return http.StatusOK
+	case s == paired && (r == auth.ReferralDesk || r == auth.ProgramOffice):
+		return http.StatusOK
+	}
+	return http.StatusNotFound
+}
+
+// bedPoolSizeRule: administrators size any pool, the program office those
+// within its reach; the referral desk only with the supervisor flag (the
+// matrix users have none), other roles never.
+func bedPoolSizeRule(r auth.Role, s scope) int {
+	switch {
+	case r == auth.Admin:
+		return http.StatusOK
+	case r == auth.ProgramOffice && s != unrelated:
+		return http.StatusOK
+	case r == auth.ProgramOffice:
+		return http.StatusNotFound
+	}
+	return http.StatusForbidden
+}
+
 var referralWriters = []auth.Role{auth.CountyDoctor, auth.Specialist, auth.ReferralDesk}
 
 var directoryReaders = []auth.Role{auth.Admin, auth.ProgramOffice, auth.Auditor}
@@ -341,6 +372,25 @@ func matrix() []row {
 		{"POST", "/api/v1/referral-queues/{hospitalID}/leases/{referralID}", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referral-queues/" + f.hospital[s] + "/leases/" + f.ticket[paired], body: map[string]any{}}
 		}, deskRule(http.StatusNotFound)},
+
+		// Green-channel bed pools: see bedPoolReadRule and bedPoolSizeRule.
+		// The paired hospital (省人民医院) has demo pools; the county
+		// hospitals' departments have none until the matrix sizes them.
+		{"GET", "/api/v1/hospitals/{hospitalID}/departments/{departmentID}/bed-pool", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/hospitals/" + f.hospital[s] + "/departments/" + f.department[s] + "/bed-pool"}
+		}, bedPoolReadRule},
+		{"PUT", "/api/v1/hospitals/{hospitalID}/departments/{departmentID}/bed-pool", func(f *fixture, _ auth.Role, s scope) request {
+			p, err := f.app.svc.beds.Pool(f.ctx, f.admin, f.hospital[s], f.department[s])
+			if err == nil && !p.Configured() {
+				size := 2
+				p, _, err = f.app.svc.beds.SetSize(f.ctx, f.admin, f.hospital[s], f.department[s], 0, &size)
+			}
+			if err != nil {
+				f.t.Errorf("bed pool of %s: %v", s, err)
+			}
+			return request{path: "/api/v1/hospitals/" + f.hospital[s] + "/departments/" + f.department[s] + "/bed-pool",
+				body: map[string]int{"size": p.Size}, ifMatch: p.Version}
+		}, bedPoolSizeRule},
 
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},

@@ -27,6 +27,7 @@ type services struct {
 	directory *directory.Service
 	patients  *patient.Service
 	referrals *referrals.Service
+	beds      *referrals.Beds
 }
 
 // wire builds the domain services on the open database and Redis.
@@ -46,6 +47,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	s.patients = patient.NewService(a.DB, store.NewPatients(a.DB), box, s.audit)
 	s.referrals = referrals.NewService(a.DB, store.NewReferrals(a.DB), s.audit, s.patients,
 		referrals.NewDirectoryRoutes(store.NewDirectory(a.DB), nil), nil, referral.DefaultDeadlines())
+	s.beds = referrals.NewBeds(s.referrals, store.NewReferrals(a.DB), store.NewDirectory(a.DB))
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
@@ -66,6 +68,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Referrals = s.referrals
 	queues := queue.New(a.KV, queue.Options{})
 	d.Queues = referrals.NewDesks(s.referrals, queues)
+	d.BedPools = s.beds
 	// Every instance relays: the queue applies each change once whatever
 	// the number of deliveries, and the relays share the outbox rows.
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, referral.DefaultDeadlines(), a.log)
@@ -80,7 +83,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	})
 
 	if a.cfg.Demo {
-		logins, err := demo.Load(ctx, demo.Services{Directory: s.directory, Auth: s.auth})
+		logins, err := demo.Load(ctx, demo.Services{Directory: s.directory, Auth: s.auth, Beds: s.beds})
 		if err != nil {
 			return fmt.Errorf("load demo data: %w", err)
 		}

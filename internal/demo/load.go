@@ -6,6 +6,7 @@ import (
 
 	"duikou/internal/auth"
 	"duikou/internal/directory"
+	"duikou/referral"
 )
 
 // Services are what the loader creates records through, so demo data passes
@@ -13,6 +14,15 @@ import (
 type Services struct {
 	Directory *directory.Service
 	Auth      *auth.Service
+	// Beds, when given, sizes the tertiary departments' green-channel bed
+	// pools, so that a green-channel ticket can be accepted out of the box.
+	Beds BedPools
+}
+
+// BedPools sizes bed pools; referrals.Beds implements it.
+type BedPools interface {
+	Pool(ctx context.Context, p auth.Principal, hospitalID, departmentID string) (referral.BedPool, error)
+	SetSize(ctx context.Context, p auth.Principal, hospitalID, departmentID string, version int, size *int) (referral.BedPool, bool, error)
 }
 
 // Login is one printed demo account.
@@ -38,6 +48,11 @@ func Load(ctx context.Context, s Services) ([]Login, error) {
 	}
 	if err := loadPairings(ctx, s.Directory, ids); err != nil {
 		return nil, err
+	}
+	if s.Beds != nil {
+		if err := loadBedPools(ctx, s.Beds, ids, depts); err != nil {
+			return nil, err
+		}
 	}
 	return loadPeople(ctx, s, ids, depts)
 }
@@ -107,6 +122,35 @@ func loadPairings(ctx context.Context, dir *directory.Service, ids map[string]st
 			SupportingHospitalID: ids[p.Supporting], RecipientHospitalID: ids[p.Recipient], StartsOn: p.StartsOn, Status: "active",
 		}); err != nil {
 			return fmt.Errorf("pairing %s → %s: %w", p.Supporting, p.Recipient, err)
+		}
+	}
+	return nil
+}
+
+// loadBedPools gives the tertiary departments that admit referred patients
+// their reserved beds. A pool that exists is left as it is: its size may
+// have been changed by hand since.
+func loadBedPools(ctx context.Context, beds BedPools, ids map[string]string, depts map[string]map[string]string) error {
+	for _, h := range hospitals {
+		if h.Tier != string(directory.Tertiary) {
+			continue
+		}
+		for _, d := range h.Departments {
+			size, ok := reservedBeds[d.Code]
+			if !ok {
+				continue
+			}
+			hospitalID, departmentID := ids[h.Key], depts[h.Key][d.Code]
+			cur, err := beds.Pool(ctx, system, hospitalID, departmentID)
+			if err != nil {
+				return fmt.Errorf("%s %s bed pool: %w", h.Name, d.Name, err)
+			}
+			if cur.Configured() {
+				continue
+			}
+			if _, _, err := beds.SetSize(ctx, system, hospitalID, departmentID, 0, &size); err != nil {
+				return fmt.Errorf("%s %s bed pool: %w", h.Name, d.Name, err)
+			}
 		}
 	}
 	return nil

@@ -8,12 +8,14 @@ import (
 	"duikou/internal/auth"
 	"duikou/internal/demo"
 	"duikou/internal/directory"
+	"duikou/internal/referrals"
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
+	"duikou/referral"
 )
 
-var tables = []string{"hospitals", "departments", "staff", "pairings", "users", "user_roles"}
+var tables = []string{"hospitals", "departments", "staff", "pairings", "users", "user_roles", "bed_pools"}
 
 func counts(t *testing.T, db sqldb.DB) map[string]int {
 	t.Helper()
@@ -40,14 +42,16 @@ func TestDemoProvinceLoadsOnceAndAgainChangesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := demo.Services{Directory: dir, Auth: authSvc}
+		refSvc := referrals.NewService(db, store.NewReferrals(db), log, nil, referrals.NewDirectoryRoutes(store.NewDirectory(db), nil), nil, referral.DefaultDeadlines())
+		s := demo.Services{Directory: dir, Auth: authSvc, Beds: referrals.NewBeds(refSvc, store.NewReferrals(db), store.NewDirectory(db))}
 
 		logins, err := demo.Load(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		first := counts(t, db)
-		want := map[string]int{"hospitals": 10, "pairings": 8}
+		// Two tertiary hospitals, ten departments each with reserved beds.
+		want := map[string]int{"hospitals": 10, "pairings": 8, "bed_pools": 20}
 		for tb, n := range want {
 			if first[tb] != n {
 				t.Errorf("%s: %d rows, want %d", tb, first[tb], n)

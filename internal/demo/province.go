@@ -36,6 +36,15 @@ var tertiaryDepartments = []department{
 	{"28", "重症医学科"}, {"30", "医学检验科"}, {"32", "医学影像科"},
 }
 
+// reservedBeds is each tertiary department's green-channel bed pool, by
+// department code: the critical pathways (chest pain, stroke, trauma,
+// maternal, neonatal) and emergency keep a few beds each; laboratory,
+// imaging and rehabilitation admit no up-referred inpatients this way.
+var reservedBeds = map[string]int{
+	"03.01": 2, "03.03": 3, "03.04": 4, "04.01": 2, "04.02": 2, "04.03": 3,
+	"05": 3, "07": 2, "20": 4, "28": 2,
+}
+
 var countyDepartments = []department{
 	{"03", "内科"}, {"04", "外科"}, {"05", "妇产科"}, {"07", "儿科"},
 	{"20", "急诊医学科"}, {"21", "康复医学科"}, {"32", "医学影像科"},

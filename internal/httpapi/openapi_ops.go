@@ -164,6 +164,11 @@ func operations() []operation {
 		{Method: http.MethodPost, Path: "/api/v1/referral-queues/{hospitalID}/leases/{referralID}", Summary: "Renew the caller's lease on a ticket they claimed, so no colleague takes it over while they work on it (409 when the claim is no longer theirs or the lease lapsed)", Tag: "referrals", Roles: []auth.Role{auth.ReferralDesk},
 			Response: QueueLease{}},
 
+		{Method: http.MethodGet, Path: "/api/v1/hospitals/{hospitalID}/departments/{departmentID}/bed-pool", Summary: "A department's green-channel bed pool: size, beds in use, free beds; the hospital's own staff also see the tickets holding beds (null for partners' desks and program staff, who see counts). Without a pool: size 0, version 0, no ETag", Tag: "referrals", Roles: bedPoolReaders,
+			Response: referral.BedPool{}},
+		{Method: http.MethodPut, Path: "/api/v1/hospitals/{hospitalID}/departments/{departmentID}/bed-pool", Summary: "Set a department's reserved bed count (0–1000, not below the beds in use) under If-Match; create the pool with If-None-Match: * (201); the hospital's referral desk supervisors, administrators and the program office", Tag: "referrals", Roles: bedPoolSizers,
+			Request: BedPoolRequest{}, Response: referral.BedPool{}, IfMatch: true},
+
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,
 			Response: List[auditEvent]{}, Query: paged(

@@ -39,7 +39,9 @@ func newRefHTTPEnv(t *testing.T, db sqldb.DB) *refHTTPEnv {
 	env.regTestEnv = newRegTestEnv(t, db, func(d *Deps, rec audit.Recorder) {
 		consent := patient.NewService(db, patients, nil, rec)
 		routes := referrals.NewDirectoryRoutes(store.NewDirectory(db), nil)
-		d.Referrals = referrals.NewService(db, store.NewReferrals(db), rec, consent, routes, nil, referral.DefaultDeadlines())
+		svc := referrals.NewService(db, store.NewReferrals(db), rec, consent, routes, nil, referral.DefaultDeadlines())
+		d.Referrals = svc
+		d.BedPools = referrals.NewBeds(svc, store.NewReferrals(db), store.NewDirectory(db))
 		d.Idempotency = store.NewIdempotencyKeys(db, 0)
 		d.Tx = db
 	})

@@ -32,6 +32,10 @@ type Store interface {
 	List(ctx context.Context, f store.ReferralFilter) ([]referral.Referral, error)
 	EnqueueOutbox(ctx context.Context, topic, key, payload string, at time.Time) error
 	PatientHome(ctx context.Context, patientID string) (string, error)
+	// ReserveBed and ReleaseBed move a green-channel bed; they run in the
+	// transaction of the ticket's state change.
+	ReserveBed(ctx context.Context, res referral.BedReservation) (referral.BedPool, bool, error)
+	ReleaseBed(ctx context.Context, referralID, by, reason string, at time.Time) (referral.BedReservation, bool, error)
 }
 
 var _ Store = (*store.Referrals)(nil)
@@ -211,16 +215,16 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 		}
 		now := s.now()
 
-		// A request never names a bed: the store reserves it. Until bed
-		// pools exist, a green-channel acceptance is probed with a stand-in
-		// reservation so that role, state and input are still checked first.
+		// A request never names a bed: the service reserves it. The
+		// reservation's id is chosen first so that Decide records it on the
+		// ticket; the bed itself is taken below, once role, state, version
+		// and input have passed, in this same transaction.
 		in.BedReservationID = ""
 		needsBed := a == referral.Accept && cur.GreenChannel
-		probe := in
 		if needsBed {
-			probe.BedReservationID = newID()
+			in.BedReservationID = newID()
 		}
-		next, ev, decideErr := referral.Decide(cur, p, a, probe, now)
+		next, ev, decideErr := referral.Decide(cur, p, a, in, now)
 		if decideErr == nil && ev.Empty() {
 			out = cur
 			return nil
@@ -232,7 +236,9 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 			return decideErr
 		}
 		if needsBed {
-			return apperr.Conflict("no reserved bed pool configured for this department")
+			if err := s.reserveBed(ctx, p, next, now); err != nil {
+				return err
+			}
 		}
 
 		if a == referral.Submit || a == referral.Resubmit {
@@ -247,6 +253,15 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 		}
 		if a == referral.Redirect {
 			if next, err = s.redirect(ctx, p, next, now); err != nil {
+				return err
+			}
+		}
+		// Beds move before persist writes the ticket's audit row: every
+		// transaction then takes its locks in one order (ticket row, pool
+		// row, audit chain head), so an acceptance and a cancellation that
+		// share a pool and an audit chain cannot deadlock.
+		if next.BedReservationID != "" && next.Status != cur.Status && referral.ReleasesBed(next.Status) {
+			if err := s.releaseBed(ctx, p, next, ev, now); err != nil {
 				return err
 			}
 		}

@@ -32,6 +32,8 @@ type refWorld struct {
 	st       *store.Referrals
 	patients *store.Patients
 	svc      *referrals.Service
+	beds     *referrals.Beds
+	dir      *store.Directory
 	now      time.Time
 
 	county, tertiary, otherCounty string
@@ -77,22 +79,21 @@ func newRefWorld(t *testing.T, db sqldb.DB, wrap func(audit.Recorder) audit.Reco
 		CreatedAt: w.now, UpdatedAt: w.now}); err != nil {
 		t.Fatal(err)
 	}
-	w.countyDept, w.cardio, w.neuro = refID(), refID(), refID()
-
-	user := func(hospital string, reach []string, roles ...auth.Role) auth.Principal {
-		p := auth.Principal{UserID: refID(), HospitalID: hospital, Roles: roles, Reach: map[string]bool{}}
-		for _, h := range reach {
-			p.Reach[h] = true
-		}
-		if _, err := db.Exec(ctx, `INSERT INTO users (id, username, display_name, hospital_id, password_hash, created_at, updated_at)
-			VALUES ($1, $2, $2, $3, 'x', $4, $4)`, p.UserID, "u"+p.UserID[len(p.UserID)-12:], hospital, w.now); err != nil {
+	w.countyDept = refID()
+	// The tertiary departments exist in the directory: bed pools belong to them.
+	department := func(code, name string) string {
+		d := directory.Department{ID: refID(), HospitalID: w.tertiary, Code: code, Name: name, Version: 1, CreatedAt: w.now, UpdatedAt: w.now}
+		if err := dir.CreateDepartment(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		return p
+		return d.ID
 	}
-	w.doctor = user(w.county, []string{w.county, w.tertiary}, auth.CountyDoctor)
-	w.desk = user(w.tertiary, []string{w.tertiary, w.county}, auth.ReferralDesk)
-	w.outside = user(w.otherCounty, []string{w.otherCounty}, auth.ReferralDesk, auth.CountyDoctor)
+	w.cardio, w.neuro = department("03.04", "心血管内科"), department("03.03", "神经内科")
+	w.dir = dir
+
+	w.doctor = w.user(t, w.county, []string{w.county, w.tertiary}, auth.CountyDoctor)
+	w.desk = w.user(t, w.tertiary, []string{w.tertiary, w.county}, auth.ReferralDesk)
+	w.outside = w.user(t, w.otherCounty, []string{w.otherCounty}, auth.ReferralDesk, auth.CountyDoctor)
 	w.patient = w.addPatient(t, true)
 
 	var rec audit.Recorder = audit.NewLog(store.NewAuditLog(db), nil)
@@ -102,7 +103,22 @@ func newRefWorld(t *testing.T, db sqldb.DB, wrap func(audit.Recorder) audit.Reco
 	consent := patient.NewService(db, w.patients, nil, rec)
 	routes := referrals.NewDirectoryRoutes(dir, func() time.Time { return w.now })
 	w.svc = referrals.NewService(db, w.st, rec, consent, routes, func() time.Time { return w.now }, referral.DefaultDeadlines())
+	w.beds = referrals.NewBeds(w.svc, w.st, dir)
 	return w
+}
+
+// user adds a user of hospital with roles, reaching the hospitals in reach.
+func (w *refWorld) user(t *testing.T, hospital string, reach []string, roles ...auth.Role) auth.Principal {
+	t.Helper()
+	p := auth.Principal{UserID: refID(), HospitalID: hospital, Roles: roles, Reach: map[string]bool{}}
+	for _, h := range reach {
+		p.Reach[h] = true
+	}
+	if _, err := w.db.Exec(context.Background(), `INSERT INTO users (id, username, display_name, hospital_id, password_hash, created_at, updated_at)
+		VALUES ($1, $2, $2, $3, 'x', $4, $4)`, p.UserID, "u"+p.UserID[len(p.UserID)-12:], hospital, w.now); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // addPatient registers a patient of the county, with or without a recorded
@@ -406,28 +422,6 @@ func TestReferralServiceNumbersOnSubmit(t *testing.T) {
 				t.Fatalf("number %s given twice", r.Number)
 			}
 			seen[r.Number] = true
-		}
-	})
-}
-
-func TestReferralServiceGreenAcceptNeedsABedPool(t *testing.T) {
-	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
-		w := newRefWorld(t, db, nil)
-		in := w.input(w.patient)
-		in.Priority, in.GreenChannel, in.GreenCategory, in.TransferRisk = referral.Emergency, true, referral.ChestPain, referral.RiskI
-		in.Transport = referral.Transport{Mode: referral.ByAmbulance, Escort: referral.EscortDoctor}
-		r := w.act(t, w.doctor, w.draft(t, in), referral.Submit, referral.ActionInput{})
-		r = w.act(t, w.desk, r, referral.Claim, referral.ActionInput{})
-		_, err := w.svc.Act(context.Background(), w.desk, r.ID, r.Version, referral.Accept, referral.ActionInput{})
-		if !errors.Is(err, apperr.ErrConflict) || !strings.Contains(err.Error(), "bed pool") {
-			t.Fatalf("green accept: %v, want a conflict naming the bed pool", err)
-		}
-		// The role is still checked first: the referrer may not accept.
-		if _, err := w.svc.Act(context.Background(), w.doctor, r.ID, r.Version, referral.Accept, referral.ActionInput{}); !errors.Is(err, apperr.ErrForbidden) {
-			t.Fatalf("referrer accepting: %v, want forbidden", err)
-		}
-		if got := w.written(t, r.ID); len(got.events) != 2 {
-			t.Fatalf("refused acceptance wrote: %+v", got)
 		}
 	})
 }
