@@ -32,6 +32,12 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestsPerMinute bounds each caller (user, or address when anonymous).
 	RequestsPerMinute int
+	// StreamHeartbeat is the interval of the comment lines that keep an idle
+	// event stream open through proxies; default 15 s.
+	StreamHeartbeat time.Duration
+	// MaxStreamsPerUser bounds the event streams one user holds open on one
+	// instance; default 8.
+	MaxStreamsPerUser int
 }
 
 // ReadyCheck is one dependency /readyz probes.
@@ -59,6 +65,12 @@ type Deps struct {
 	AuditLog  AuditLogService
 	Referrals ReferralService
 	Queues    QueueService
+	// QueueStream and ReferralStream feed the live event streams.
+	QueueStream    QueueStream
+	ReferralStream ReferralStream
+	// Stopping ends when the instance begins a graceful stop: long-lived
+	// responses (event streams) close on it instead of holding the stop open.
+	Stopping context.Context
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -72,6 +84,7 @@ type API struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *httpMetrics
+	streams streamSlots
 }
 
 // New builds the API.
@@ -81,6 +94,12 @@ func New(cfg Config, d Deps) *API {
 	}
 	if cfg.RequestsPerMinute <= 0 {
 		cfg.RequestsPerMinute = 1200
+	}
+	if cfg.StreamHeartbeat <= 0 {
+		cfg.StreamHeartbeat = defaultStreamHeartbeat
+	}
+	if cfg.MaxStreamsPerUser <= 0 {
+		cfg.MaxStreamsPerUser = defaultMaxStreamsPerUser
 	}
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
@@ -123,6 +142,7 @@ func (a *API) Handler() http.Handler {
 			a.mountAudit(r)
 			a.mountReferrals(r)
 			a.mountQueues(r)
+			a.mountStreams(r)
 		})
 	})
 

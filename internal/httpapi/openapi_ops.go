@@ -145,6 +145,8 @@ func operations() []operation {
 				queryParam{"from", "submitted at or after this instant, RFC 3339"},
 				queryParam{"to", "submitted before this instant, RFC 3339"},
 			)},
+		{Method: http.MethodGet, Path: "/api/v1/referrals/stream", Summary: "Live stream (text/event-stream) of changes to the tickets the caller's hospital is a party to, either side: first an event \"ready\" once subscribed, then \"changed\" events whose data is {type, id, number, status, version, at} (no patient data; the same change may come twice, compare versions), heartbeat comments every 15 s; no replay: re-read after \"ready\" on reconnect; 429 beyond the per-user cap of open streams; opening is audited", Tag: "referrals", Roles: clinical,
+			ContentType: "text/event-stream"},
 		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}", Summary: "Read a referral", Tag: "referrals", Roles: clinical,
 			Response: referral.Referral{}},
 		{Method: http.MethodPost, Path: "/api/v1/referrals/{referralID}/actions/{action}", Summary: "Move a referral: submit, claim, release, accept, reject, request_info, resubmit, redirect, schedule, depart, arrive, complete, close, cancel or mark_no_show", Tag: "referrals", Roles: clinical,
@@ -157,6 +159,8 @@ func operations() []operation {
 				{"department_id", "only this receiving department's queue"},
 				{"limit", "how many from the head, 1–500 (default 100)"},
 			}},
+		{Method: http.MethodGet, Path: "/api/v1/referral-queues/{hospitalID}/stream", Summary: "Live stream (text/event-stream) of the caller's hospital's referral queue, for the referral desk and supervisors: first an event \"ready\" once subscribed, then one event per queue change named by its type (queued, removed, claimed, escalated …) with the change as JSON data and a sequence id, heartbeat comments every 15 s; no replay: re-read the queue after \"ready\" on reconnect; 429 beyond the per-user cap of open streams; opening is audited as a queue watch", Tag: "referrals", Roles: []auth.Role{auth.ReferralDesk},
+			ContentType: "text/event-stream"},
 		{Method: http.MethodPost, Path: "/api/v1/referral-queues/{hospitalID}/claim", Summary: "Claim the next ticket of the caller's hospital's queue (204 when none can be claimed)", Tag: "referrals", Roles: []auth.Role{auth.ReferralDesk},
 			Request: QueueClaimRequest{}, Response: referral.Referral{}},
 
