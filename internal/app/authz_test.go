@@ -311,6 +311,9 @@ func matrix() []row {
 		{"GET", "/api/v1/referrals/{referralID}", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referrals/" + f.ticket[s]}
 		}, referralRule(http.StatusOK)},
+		{"GET", "/api/v1/referrals/{referralID}/slip", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referrals/" + f.ticket[s] + "/slip"}
+		}, referralRule(http.StatusOK)},
 		{"GET", "/api/v1/referrals/{referralID}/events", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referrals/" + f.ticket[s] + "/events"}
 		}, referralRule(http.StatusOK)},

@@ -70,6 +70,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.QueueStream = desks
 	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
 	d.Stopping = a.stopping
+	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
 	// Every instance relays: the queue applies each change once whatever
 	// the number of deliveries, and the relays share the outbox rows.
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, referral.DefaultDeadlines(), a.log)

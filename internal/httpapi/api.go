@@ -65,6 +65,7 @@ type Deps struct {
 	AuditLog  AuditLogService
 	Referrals ReferralService
 	Queues    QueueService
+	Slips     SlipService
 	// QueueStream and ReferralStream feed the live event streams.
 	QueueStream    QueueStream
 	ReferralStream ReferralStream
@@ -143,6 +144,7 @@ func (a *API) Handler() http.Handler {
 			a.mountReferrals(r)
 			a.mountQueues(r)
 			a.mountStreams(r)
+			a.mountSlips(r)
 		})
 	})
 

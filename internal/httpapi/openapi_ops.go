@@ -151,6 +151,8 @@ func operations() []operation {
 			Response: referral.Referral{}},
 		{Method: http.MethodPost, Path: "/api/v1/referrals/{referralID}/actions/{action}", Summary: "Move a referral: submit, claim, release, accept, reject, request_info, resubmit, redirect, schedule, depart, arrive, complete, close, cancel or mark_no_show", Tag: "referrals", Roles: clinical,
 			Request: referral.ActionInput{}, Response: referral.Referral{}, IfMatch: true},
+		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}/slip", Summary: "The printable referral slip (转诊单) as an HTML page for A4, in Simplified Chinese, with the ticket number as a QR code (inline PNG); for both parties, audited as a read of the ticket and of the patient; a draft has no slip (409); answered with Content-Security-Policy allowing only inline style and data: images", Tag: "referrals", Roles: clinical,
+			ContentType: "text/html"},
 		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}/events", Summary: "A referral's history, oldest first", Tag: "referrals", Roles: clinical,
 			Response: List[referral.Event]{}},
 
