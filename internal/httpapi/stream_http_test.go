@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"duikou/internal/audit"
+	"duikou/internal/auth"
 	"duikou/internal/kv"
 	"duikou/internal/kv/kvtest"
 	"duikou/internal/patient"
@@ -313,4 +315,73 @@ func TestStreamsHTTPAreGatedCappedAndEndWhenTheInstanceStops(t *testing.T) {
 		second.ended()
 		third.ended()
 	})
+}
+
+// fakeChanges is a change stream fed by the test.
+type fakeChanges struct{ ch chan queue.Notice }
+
+func (f fakeChanges) Watch(context.Context, auth.Principal) (<-chan queue.Notice, func(), error) {
+	return f.ch, func() {}, nil
+}
+
+// logLines counts the access log's lines per route.
+type logLines struct {
+	mu    sync.Mutex
+	lines []map[string]any
+}
+
+func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logLines) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logLines) WithGroup(string) slog.Handler            { return l }
+func (l *logLines) Handle(_ context.Context, r slog.Record) error {
+	m := map[string]any{"msg": r.Message}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.Any(); return true })
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, m)
+	return nil
+}
+
+func (l *logLines) requests(route string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, m := range l.lines {
+		if m["msg"] == "request" && m["route"] == route {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// A stream is one request: the access log writes its line once, when it
+// ends. An event whose type could break the framing is not sent.
+func TestStreamsHTTPAreLoggedOnceAtTheEndAndKeepTheirFraming(t *testing.T) {
+	logs := &logLines{}
+	feed := fakeChanges{ch: make(chan queue.Notice, 4)}
+	users := map[string]auth.Principal{"doc": {UserID: "u1", HospitalID: "h1", Roles: []auth.Role{auth.CountyDoctor}}}
+	h := New(Config{StreamHeartbeat: time.Hour}, Deps{Log: slog.New(logs), Auth: regTestAuth{users: users}, ReferralStream: feed}).Handler()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	const route = "/api/v1/referrals/stream"
+
+	_, c := openStream(t, srv.URL, "doc", route)
+	c.next("ready", nil)
+	feed.ch <- queue.Notice{Type: "changed\nevent: forged", ID: "a"}
+	feed.ch <- queue.Notice{Type: queue.NoticeChanged, ID: "b"}
+	if ev := c.next(queue.NoticeChanged, nil); noticeOf(t, ev.data).ID != "b" || ev.id != "1" {
+		t.Errorf("first event sent: id %q data %s, want the well-formed one as 1", ev.id, ev.data)
+	}
+	if n := len(logs.requests(route)); n != 0 {
+		t.Errorf("%d access log lines while the stream is open", n)
+	}
+	c.close()
+	deadline := time.Now().Add(streamTestWait)
+	for len(logs.requests(route)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	lines := logs.requests(route)
+	if len(lines) != 1 || lines[0]["status"] != int64(http.StatusOK) {
+		t.Errorf("access log lines after the stream: %v, want one with status 200", lines)
+	}
 }
