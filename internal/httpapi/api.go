@@ -38,6 +38,10 @@ type Config struct {
 	// MaxStreamsPerUser bounds the event streams one user holds open on one
 	// instance; default 8.
 	MaxStreamsPerUser int
+	// StreamMaxAge ends an event stream after this long (the client
+	// reconnects), so that a logout, a revoked session, a disabled account or
+	// a changed role ends what the stream shows within it; default 5 min.
+	StreamMaxAge time.Duration
 }
 
 // ReadyCheck is one dependency /readyz probes.
@@ -98,6 +102,9 @@ func New(cfg Config, d Deps) *API {
 	}
 	if cfg.StreamHeartbeat <= 0 {
 		cfg.StreamHeartbeat = defaultStreamHeartbeat
+	}
+	if cfg.StreamMaxAge <= 0 {
+		cfg.StreamMaxAge = defaultStreamMaxAge
 	}
 	if cfg.MaxStreamsPerUser <= 0 {
 		cfg.MaxStreamsPerUser = defaultMaxStreamsPerUser

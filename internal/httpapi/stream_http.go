@@ -35,6 +35,9 @@ type ReferralStream interface {
 const (
 	defaultStreamHeartbeat   = 15 * time.Second
 	defaultMaxStreamsPerUser = 8
+	// The caller is checked once, when the stream opens; a reconnect checks
+	// the session again.
+	defaultStreamMaxAge = 5 * time.Minute
 )
 
 // streamSlots counts each user's open streams on this instance. The cap is
@@ -98,8 +101,8 @@ var sseName = regexp.MustCompile(`^[a-z][a-z0-9_.]{0,39}$`)
 // then every event as "event: <type>", its JSON as data and a sequence number
 // as id, and a comment line as heartbeat. The stream does not replay: after a
 // reconnect, a client reads the state again once "ready" arrives. It ends
-// when the client goes, the subscription ends, or the instance begins to
-// stop.
+// when the client goes, the subscription ends, the instance begins to stop,
+// or it reaches its maximum age.
 func serveStream[T any](a *API, w http.ResponseWriter, r *http.Request, open func(ctx context.Context) (<-chan T, func(), error), typeOf func(T) string) {
 	p := auth.FromContext(r.Context())
 	if !a.streams.take(p.UserID, a.cfg.MaxStreamsPerUser) {
@@ -109,7 +112,7 @@ func serveStream[T any](a *API, w http.ResponseWriter, r *http.Request, open fun
 	}
 	defer a.streams.give(p.UserID)
 
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.StreamMaxAge)
 	defer cancel()
 	if a.Stopping != nil {
 		defer context.AfterFunc(a.Stopping, cancel)()

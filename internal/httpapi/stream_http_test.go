@@ -360,7 +360,7 @@ func TestStreamsHTTPAreLoggedOnceAtTheEndAndKeepTheirFraming(t *testing.T) {
 	logs := &logLines{}
 	feed := fakeChanges{ch: make(chan queue.Notice, 4)}
 	users := map[string]auth.Principal{"doc": {UserID: "u1", HospitalID: "h1", Roles: []auth.Role{auth.CountyDoctor}}}
-	h := New(Config{StreamHeartbeat: time.Hour}, Deps{Log: slog.New(logs), Auth: regTestAuth{users: users}, ReferralStream: feed}).Handler()
+	h := New(Config{StreamHeartbeat: time.Hour, StreamMaxAge: time.Hour}, Deps{Log: slog.New(logs), Auth: regTestAuth{users: users}, ReferralStream: feed}).Handler()
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	const route = "/api/v1/referrals/stream"
@@ -383,5 +383,23 @@ func TestStreamsHTTPAreLoggedOnceAtTheEndAndKeepTheirFraming(t *testing.T) {
 	lines := logs.requests(route)
 	if len(lines) != 1 || lines[0]["status"] != int64(http.StatusOK) {
 		t.Errorf("access log lines after the stream: %v, want one with status 200", lines)
+	}
+}
+
+// A stream ends at its maximum age, so a session ended meanwhile (logout,
+// revocation, a disabled account) stops being served when the client
+// reconnects.
+func TestStreamsHTTPEndAtTheirMaximumAge(t *testing.T) {
+	users := map[string]auth.Principal{"doc": {UserID: "u1", HospitalID: "h1", Roles: []auth.Role{auth.CountyDoctor}}}
+	feed := fakeChanges{ch: make(chan queue.Notice)}
+	h := New(Config{StreamMaxAge: 100 * time.Millisecond}, Deps{Log: slog.New(slog.DiscardHandler), Auth: regTestAuth{users: users}, ReferralStream: feed}).Handler()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	_, c := openStream(t, srv.URL, "doc", "/api/v1/referrals/stream")
+	c.next("ready", nil)
+	c.ended()
+	delete(users, "doc") // the session ends: the reconnect is refused
+	if code, _ := openStream(t, srv.URL, "doc", "/api/v1/referrals/stream"); code != http.StatusUnauthorized {
+		t.Errorf("reconnect after the session ended: %d", code)
 	}
 }
