@@ -125,9 +125,11 @@ func serveStream[T any](a *API, w http.ResponseWriter, r *http.Request, open fun
 	defer stop()
 
 	// The server's read and write deadlines are for ordinary requests; a
-	// stream lives for hours. Without clearing them, the write deadline cuts
-	// the stream and the read deadline cancels the request's context. A
-	// writer that cannot do this (a test recorder) has no deadlines either.
+	// stream outlives them (up to StreamMaxAge). Without clearing it, the
+	// write deadline cuts the stream at the first write after it; the read
+	// deadline is cleared as well, so no deadline of this connection depends
+	// on how the server reads it. A writer that cannot do this (a test
+	// recorder) has no deadlines either.
 	rc := http.NewResponseController(w)
 	for _, clear := range []func(time.Time) error{rc.SetWriteDeadline, rc.SetReadDeadline} {
 		if err := clear(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {
