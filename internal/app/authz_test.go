@@ -51,6 +51,9 @@ type request struct {
 	token   string // overrides the role's token (logout needs a fresh one)
 	// after sees the status, to keep the fixture in step with what changed.
 	after func(code int)
+	// stream: the answer is an event stream, ended by the client once it
+	// has seen the first event.
+	stream bool
 }
 
 type row struct {
@@ -332,8 +335,15 @@ func matrix() []row {
 			return request{path: "/api/v1/referrals", body: in}
 		}, referralCreateRule},
 		{"GET", "/api/v1/referrals", fixed("/api/v1/referrals"), only(http.StatusOK, auth.ClinicalRoles...)},
+		// The change stream is the caller's own hospital's, whatever it asks.
+		{"GET", "/api/v1/referrals/stream", func(*fixture, auth.Role, scope) request {
+			return request{path: "/api/v1/referrals/stream", stream: true}
+		}, only(http.StatusOK, auth.ClinicalRoles...)},
 		{"GET", "/api/v1/referrals/{referralID}", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referrals/" + f.ticket[s]}
+		}, referralRule(http.StatusOK)},
+		{"GET", "/api/v1/referrals/{referralID}/slip", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referrals/" + f.ticket[s] + "/slip"}
 		}, referralRule(http.StatusOK)},
 		{"GET", "/api/v1/referrals/{referralID}/events", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referrals/" + f.ticket[s] + "/events"}
@@ -363,6 +373,9 @@ func matrix() []row {
 		// is empty and a claim finds nothing.
 		{"GET", "/api/v1/referral-queues/{hospitalID}", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referral-queues/" + f.hospital[s]}
+		}, deskRule(http.StatusOK)},
+		{"GET", "/api/v1/referral-queues/{hospitalID}/stream", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referral-queues/" + f.hospital[s] + "/stream", stream: true}
 		}, deskRule(http.StatusOK)},
 		{"POST", "/api/v1/referral-queues/{hospitalID}/claim", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referral-queues/" + f.hospital[s] + "/claim", body: map[string]any{}}
@@ -563,11 +576,33 @@ func (f *fixture) do(method string, req request, token string) (int, string) {
 	}
 	hr.RemoteAddr = fmt.Sprintf("192.0.2.%d:4000", f.seq()%250)
 	rec := httptest.NewRecorder()
-	f.handler.ServeHTTP(rec, hr)
+	if req.stream {
+		ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+		defer cancel()
+		hr = hr.WithContext(ctx)
+		f.handler.ServeHTTP(&hangUp{ResponseRecorder: rec, after: "event: ready", hangUp: cancel}, hr)
+	} else {
+		f.handler.ServeHTTP(rec, hr)
+	}
 	if req.after != nil {
 		req.after(rec.Code)
 	}
 	return rec.Code, rec.Body.String()
+}
+
+// hangUp is a client that leaves an event stream once it has read after.
+type hangUp struct {
+	*httptest.ResponseRecorder
+	after  string
+	hangUp func()
+}
+
+func (h *hangUp) Write(b []byte) (int, error) {
+	n, err := h.ResponseRecorder.Write(b)
+	if strings.Contains(h.Body.String(), h.after) {
+		h.hangUp()
+	}
+	return n, err
 }
 
 func routesOf(t *testing.T, h http.Handler) []string {

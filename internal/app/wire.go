@@ -67,8 +67,13 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Patients = s.patients
 	d.Referrals = s.referrals
 	queues := queue.New(a.KV, queue.Options{})
-	d.Queues = referrals.NewDesks(s.referrals, queues)
 	d.BedPools = s.beds
+	desks := referrals.NewDesks(s.referrals, queues)
+	d.Queues = desks
+	d.QueueStream = desks
+	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
+	d.Stopping = a.stopping
+	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
 	// Every instance relays: the queue applies each change once whatever
 	// the number of deliveries, and the relays share the outbox rows.
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, referral.DefaultDeadlines(), a.log)

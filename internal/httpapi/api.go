@@ -32,6 +32,16 @@ type Config struct {
 	MaxBodyBytes int64
 	// RequestsPerMinute bounds each caller (user, or address when anonymous).
 	RequestsPerMinute int
+	// StreamHeartbeat is the interval of the comment lines that keep an idle
+	// event stream open through proxies; default 15 s.
+	StreamHeartbeat time.Duration
+	// MaxStreamsPerUser bounds the event streams one user holds open on one
+	// instance; default 8.
+	MaxStreamsPerUser int
+	// StreamMaxAge ends an event stream after this long (the client
+	// reconnects), so that a logout, a revoked session, a disabled account or
+	// a changed role ends what the stream shows within it; default 5 min.
+	StreamMaxAge time.Duration
 }
 
 // ReadyCheck is one dependency /readyz probes.
@@ -60,6 +70,13 @@ type Deps struct {
 	Referrals ReferralService
 	Queues    QueueService
 	BedPools  BedPoolService
+	Slips     SlipService
+	// QueueStream and ReferralStream feed the live event streams.
+	QueueStream    QueueStream
+	ReferralStream ReferralStream
+	// Stopping ends when the instance begins a graceful stop: long-lived
+	// responses (event streams) close on it instead of holding the stop open.
+	Stopping context.Context
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -73,6 +90,7 @@ type API struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *httpMetrics
+	streams streamSlots
 }
 
 // New builds the API.
@@ -82,6 +100,15 @@ func New(cfg Config, d Deps) *API {
 	}
 	if cfg.RequestsPerMinute <= 0 {
 		cfg.RequestsPerMinute = 1200
+	}
+	if cfg.StreamHeartbeat <= 0 {
+		cfg.StreamHeartbeat = defaultStreamHeartbeat
+	}
+	if cfg.StreamMaxAge <= 0 {
+		cfg.StreamMaxAge = defaultStreamMaxAge
+	}
+	if cfg.MaxStreamsPerUser <= 0 {
+		cfg.MaxStreamsPerUser = defaultMaxStreamsPerUser
 	}
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
@@ -125,6 +152,8 @@ func (a *API) Handler() http.Handler {
 			a.mountReferrals(r)
 			a.mountQueues(r)
 			a.mountBedPools(r)
+			a.mountStreams(r)
+			a.mountSlips(r)
 		})
 	})
 

@@ -27,6 +27,10 @@ type operation struct {
 	Status   int // success status; 200 when zero
 	Query    []queryParam
 	IfMatch  bool // a change guarded by If-Match
+	// ContentType is the media type of a success answer that is not JSON
+	// (an event stream, an HTML page); Response is then nil and the
+	// Summary says what the body holds.
+	ContentType string
 }
 
 type queryParam struct{ Name, Description string }
@@ -100,6 +104,9 @@ func buildOpenAPI(ops []operation) map[string]any {
 		ok := map[string]any{"description": http.StatusText(status)}
 		if op.Response != nil {
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(op.Response), schemas)}}
+		}
+		if op.ContentType != "" {
+			ok["content"] = map[string]any{op.ContentType: map[string]any{"schema": map[string]any{"type": "string"}}}
 		}
 		responses := map[string]any{strconv.Itoa(status): ok, "default": map[string]any{"$ref": "#/components/responses/Problem"}}
 		o["responses"] = responses

@@ -137,6 +137,9 @@ func TestOpenAPIOperationsAreComplete(t *testing.T) {
 		if op.Status == http.StatusNoContent && op.Response != nil {
 			t.Errorf("%s answers 204 yet documents a response body", key)
 		}
+		if op.ContentType != "" && op.Response != nil {
+			t.Errorf("%s answers %s yet documents a JSON response body", key, op.ContentType)
+		}
 		if op.Method == http.MethodPatch && op.Request == nil {
 			t.Errorf("%s changes a resource yet documents no request body", key)
 		}

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -548,43 +547,5 @@ func (q *Referrals) Publish(ctx context.Context, hospitalID string, ev Event) er
 // ends; the channel is then closed. When Subscribe returns the subscription
 // is active, so no later event is missed.
 func (q *Referrals) Subscribe(ctx context.Context, hospitalID string) (<-chan Event, func(), error) {
-	ps := q.conn.Subscribe(ctx, q.channel(hospitalID))
-	if _, err := ps.Receive(ctx); err != nil {
-		ps.Close()
-		return nil, nil, fmt.Errorf("queue subscribe: %w", err)
-	}
-	out := make(chan Event, 64)
-	done := make(chan struct{})
-	go func() {
-		defer close(out)
-		in := ps.Channel()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case m, ok := <-in:
-				if !ok {
-					return
-				}
-				var ev Event
-				if json.Unmarshal([]byte(m.Payload), &ev) != nil {
-					continue
-				}
-				select {
-				case out <- ev:
-				default: // a slow screen loses events and refreshes; the queue never waits for it
-				}
-			}
-		}
-	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			close(done)
-			ps.Close()
-		})
-	}
-	return out, stop, nil
+	return subscribe[Event](ctx, q.conn, q.channel(hospitalID))
 }

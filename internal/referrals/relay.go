@@ -99,6 +99,14 @@ func (r *Relay) apply(ctx context.Context, m store.OutboxMessage) error {
 		r.log.ErrorContext(ctx, "outbox message does not decode; skipped", "outbox_id", m.ID, "err", err)
 		return nil
 	}
+	if err := r.applyQueue(ctx, m, c); err != nil {
+		return err
+	}
+	r.notify(ctx, c)
+	return nil
+}
+
+func (r *Relay) applyQueue(ctx context.Context, m store.OutboxMessage, c Change) error {
 	if !c.Status.InQueue() {
 		return r.q.Remove(ctx, c.ID, c.Version)
 	}
@@ -108,6 +116,28 @@ func (r *Relay) apply(ctx context.Context, m store.OutboxMessage) error {
 	}
 	_, err := r.q.Upsert(ctx, changeEntry(c))
 	return err
+}
+
+// notify tells both parties' screens that the ticket changed. The receiving
+// hospital hears of a ticket only once it was sent (a draft cancelled before
+// submission was never its business). Notices are sent after the ticket's
+// own transaction committed and before the outbox row is marked, so a change
+// may be announced twice but never before it is visible; a lost notice costs
+// a screen one refresh, so failures are logged and passed over.
+func (r *Relay) notify(ctx context.Context, c Change) {
+	n := queue.Notice{ID: c.ID, Number: c.Number, Status: c.Status, Version: c.Version, At: r.now()}
+	parties := []string{c.ReferringHospitalID}
+	if c.SubmittedAt != nil && c.ReceivingHospitalID != c.ReferringHospitalID {
+		parties = append(parties, c.ReceivingHospitalID)
+	}
+	for _, h := range parties {
+		if h == "" {
+			continue // written before changes named the referring hospital
+		}
+		if err := r.q.PublishChange(ctx, h, n); err != nil {
+			r.warn(ctx, "publishing a referral change notice", err)
+		}
+	}
 }
 
 // changeEntry is the board entry of a relayed change.

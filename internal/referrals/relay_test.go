@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"duikou/internal/apperr"
+	"duikou/internal/auth"
 	"duikou/internal/kv"
 	"duikou/internal/kv/kvtest"
 	"duikou/internal/queue"
@@ -230,6 +231,65 @@ func TestALapsedClaimIsTakenOverThroughTheQueue(t *testing.T) {
 		}
 		if last := evs[len(evs)-1]; last.Action != referral.Claim || last.From != referral.Claimed || last.Actor != colleague.UserID {
 			t.Errorf("the take-over is not on record: %+v", last)
+		}
+	})
+}
+
+// next reads one notice, waiting generously: delivery is asserted, not its
+// speed.
+func nextNotice(t *testing.T, ch <-chan queue.Notice) queue.Notice {
+	t.Helper()
+	select {
+	case n, ok := <-ch:
+		if !ok {
+			t.Fatal("the change stream ended")
+		}
+		return n
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change notice")
+	}
+	return queue.Notice{}
+}
+
+func TestRelayTellsBothPartiesOfChangesOnceTheTicketWasSent(t *testing.T) {
+	relayWorlds(t, func(t *testing.T, w *relayWorld) {
+		ctx := context.Background()
+		changes := referrals.NewChanges(w.svc, w.q)
+		if _, _, err := changes.Watch(ctx, auth.Principal{UserID: w.doctor.UserID, HospitalID: w.county, Roles: []auth.Role{auth.ProgramOffice}}); !errors.Is(err, apperr.ErrForbidden) {
+			t.Errorf("the program office watches referrals: %v", err)
+		}
+		referrer, stop, err := changes.Watch(ctx, w.doctor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		receiver, stopR, err := changes.Watch(ctx, w.desk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stopR()
+
+		// A draft given up before it was sent concerns its writer only.
+		draft := w.draft(t, w.input(w.patient))
+		w.act(t, w.doctor, draft, referral.Cancel, referral.ActionInput{Reason: "患者家属决定就近治疗"})
+		sent := w.submitted(t)
+		w.flush(t)
+		if n := nextNotice(t, referrer); n.ID != draft.ID || n.Status != referral.Cancelled || n.Type != queue.NoticeChanged {
+			t.Errorf("referrer's first notice %+v, want the draft cancelled", n)
+		}
+		if n := nextNotice(t, referrer); n.ID != sent.ID || n.Status != referral.Submitted || n.Number != sent.Number || n.Version != sent.Version {
+			t.Errorf("referrer's second notice %+v, want %s submitted v%d", n, sent.Number, sent.Version)
+		}
+		if n := nextNotice(t, receiver); n.ID != sent.ID || n.Status != referral.Submitted {
+			t.Errorf("receiver's first notice %+v, want the sent ticket (never the cancelled draft)", n)
+		}
+
+		claimed := w.act(t, w.desk, sent, referral.Claim, referral.ActionInput{})
+		w.flush(t)
+		for who, ch := range map[string]<-chan queue.Notice{"referrer": referrer, "receiver": receiver} {
+			if n := nextNotice(t, ch); n.ID != sent.ID || n.Status != referral.Claimed || n.Version != claimed.Version {
+				t.Errorf("%s's notice of the claim %+v", who, n)
+			}
 		}
 	})
 }

@@ -380,6 +380,7 @@ type Change struct {
 	ID                    string            `json:"id"`
 	Number                string            `json:"number"`
 	Status                referral.Status   `json:"status"`
+	ReferringHospitalID   string            `json:"referring_hospital_id,omitempty"`
 	ReceivingHospitalID   string            `json:"receiving_hospital_id"`
 	ReceivingDepartmentID string            `json:"receiving_department_id"`
 	Priority              referral.Priority `json:"priority"`
@@ -395,7 +396,7 @@ type Change struct {
 
 func (s *Service) enqueue(ctx context.Context, r referral.Referral, at time.Time) error {
 	c := Change{
-		ID: r.ID, Number: r.Number, Status: r.Status, ReceivingHospitalID: r.ReceivingHospitalID,
+		ID: r.ID, Number: r.Number, Status: r.Status, ReferringHospitalID: r.ReferringHospitalID, ReceivingHospitalID: r.ReceivingHospitalID,
 		ReceivingDepartmentID: r.ReceivingDepartmentID, Priority: r.Priority, GreenChannel: r.GreenChannel,
 		GreenCategory: r.GreenCategory, SubmittedAt: r.SubmittedAt, QueuedAt: r.QueuedAt, ClaimedBy: r.ClaimedBy, Version: r.Version,
 	}
