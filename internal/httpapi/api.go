@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"duikou/attachment"
 	"duikou/internal/audit"
 )
 
@@ -30,8 +31,17 @@ type Config struct {
 	TrustProxy bool
 	// MaxBodyBytes bounds request bodies; default 1 MiB.
 	MaxBodyBytes int64
+	// MaxUploadBytes bounds a file upload's body instead; default
+	// attachment.MaxSize (50 MiB).
+	MaxUploadBytes int64
 	// RequestsPerMinute bounds each caller (user, or address when anonymous).
 	RequestsPerMinute int
+	// UploadsPerMinute bounds each user's file uploads on top; default 30.
+	UploadsPerMinute int
+	// SpoolDir holds request bodies too large to keep in memory while an
+	// idempotent POST runs (uploads); default the system's temporary
+	// directory. Files there are unlinked as soon as they are created.
+	SpoolDir string
 }
 
 // ReadyCheck is one dependency /readyz probes.
@@ -59,6 +69,8 @@ type Deps struct {
 	AuditLog  AuditLogService
 	Referrals ReferralService
 	Queues    QueueService
+	// Attachments stores and serves uploaded files.
+	Attachments AttachmentService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -81,6 +93,12 @@ func New(cfg Config, d Deps) *API {
 	}
 	if cfg.RequestsPerMinute <= 0 {
 		cfg.RequestsPerMinute = 1200
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = attachment.MaxSize
+	}
+	if cfg.UploadsPerMinute <= 0 {
+		cfg.UploadsPerMinute = 30
 	}
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
@@ -123,6 +141,7 @@ func (a *API) Handler() http.Handler {
 			a.mountAudit(r)
 			a.mountReferrals(r)
 			a.mountQueues(r)
+			a.mountAttachments(r)
 		})
 	})
 
