@@ -95,6 +95,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 		AllowedOrigins: cfg.AllowedOrigins,
 		SecureCookies:  cfg.TLS() || strings.HasPrefix(cfg.PublicURL, "https://"),
 		TrustProxy:     cfg.TrustProxy,
+		// Large idempotent bodies (uploads) wait beside the blobs, on the
+		// same disk, where stale temporary files are swept at start.
+		SpoolDir: filepath.Join(a.blobDir(), "tmp"),
 	}, deps).Handler()
 	return a, nil
 }

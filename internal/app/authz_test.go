@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"duikou/internal/attachments"
 	"duikou/internal/auth"
 	"duikou/internal/config"
 	"duikou/internal/directory"
@@ -47,6 +49,8 @@ var scopes = []scope{own, paired, unrelated}
 type request struct {
 	path    string
 	body    any
+	raw     []byte            // sent as is instead of body, with header
+	header  map[string]string // extra request headers
 	ifMatch int
 	token   string // overrides the role's token (logout needs a fresh one)
 	// after sees the status, to keep the fixture in step with what changed.
@@ -405,6 +409,20 @@ func matrix() []row {
 				body: map[string]int{"size": p.Size}, ifMatch: p.Version}
 		}, bedPoolSizeRule},
 
+		// Attachments: clinical roles only. Anyone clinical may upload for
+		// their own hospital, naming a patient within reach (a patient of the
+		// unrelated hospital is a bad patient_id). A file opens to its
+		// hospital and to parties of a ticket carrying it, not to every
+		// hospital within reach: the paired hospital's file, carried to
+		// nobody, is as unknown to the caller as the unrelated one's.
+		{"POST", "/api/v1/attachments", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/attachments?patient_id=" + f.patient[s], raw: f.png(),
+				header: map[string]string{"Content-Type": "image/png", "Content-Disposition": `attachment; filename="matrix.png"`}}
+		}, patientRule(http.StatusCreated, http.StatusBadRequest)},
+		{"GET", "/api/v1/attachments/{attachmentID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/attachments/" + f.fileOf(s)}
+		}, referralRule(http.StatusOK)},
+
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},
 		{"GET", "/api/v1/audit-events/verify", fixed("/api/v1/audit-events/verify"), only(http.StatusOK, auth.Auditor)},
@@ -436,6 +454,34 @@ type fixture struct {
 	referrer                                              map[scope]auth.Principal
 	refPatient, refConsent, refFromDept, refTo, refToDept map[scope]string
 	ticket                                                map[scope]string
+
+	// files: one uploaded file per scope's hospital, made on first use.
+	files map[scope]string
+}
+
+// png is a real PNG image to upload.
+func (f *fixture) png() []byte {
+	b, err := os.ReadFile("../../attachment/testdata/video-001.png")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
+
+// fileOf uploads (once) a file at the scope's hospital, as its user.
+func (f *fixture) fileOf(s scope) string {
+	if id, ok := f.files[s]; ok {
+		return id
+	}
+	a, err := f.app.svc.files.Upload(f.ctx, f.clinician(s), attachments.UploadInput{Name: "矩阵.png", ContentType: "image/png"}, bytes.NewReader(f.png()))
+	if err != nil {
+		f.t.Errorf("file of %s: %v", s, err)
+	}
+	if f.files == nil {
+		f.files = map[scope]string{}
+	}
+	f.files[s] = a.ID
+	return a.ID
 }
 
 func (f *fixture) seq() int { return int(f.n.Add(1)) }
@@ -564,9 +610,15 @@ func (f *fixture) do(method string, req request, token string) (int, string) {
 		b, _ := json.Marshal(req.body)
 		body = bytes.NewReader(b)
 	}
+	if req.raw != nil {
+		body = bytes.NewReader(req.raw)
+	}
 	hr := httptest.NewRequest(method, req.path, body)
 	if req.body != nil {
 		hr.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range req.header {
+		hr.Header.Set(k, v)
 	}
 	if token != "" && token != "-" {
 		hr.Header.Set("Authorization", "Bearer "+token)

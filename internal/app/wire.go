@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"duikou/internal/attachments"
 	"duikou/internal/audit"
 	"duikou/internal/auth"
+	"duikou/internal/blob"
 	"duikou/internal/demo"
 	"duikou/internal/directory"
 	"duikou/internal/httpapi"
@@ -28,6 +30,7 @@ type services struct {
 	patients  *patient.Service
 	referrals *referrals.Service
 	beds      *referrals.Beds
+	files     *attachments.Service
 }
 
 // wire builds the domain services on the open database and Redis.
@@ -48,6 +51,13 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	s.referrals = referrals.NewService(a.DB, store.NewReferrals(a.DB), s.audit, s.patients,
 		referrals.NewDirectoryRoutes(store.NewDirectory(a.DB), nil), nil, referral.DefaultDeadlines())
 	s.beds = referrals.NewBeds(s.referrals, store.NewReferrals(a.DB), store.NewDirectory(a.DB))
+	blobs, err := a.openBlobs()
+	if err != nil {
+		return err
+	}
+	// Referral tickets carry files to their parties; consultations will
+	// be another holder.
+	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil, store.NewReferrals(a.DB))
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
@@ -66,6 +76,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Directory = s.directory
 	d.Patients = s.patients
 	d.Referrals = s.referrals
+	d.Attachments = s.files
 	queues := queue.New(a.KV, queue.Options{})
 	d.BedPools = s.beds
 	desks := referrals.NewDesks(s.referrals, queues)
@@ -128,6 +139,20 @@ func (a *App) dataKey() ([]byte, error) {
 		return nil, fmt.Errorf("data key %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// blobDir is where attachments' bytes live: instances on one PostgreSQL
+// share it by mounting one data directory.
+func (a *App) blobDir() string { return filepath.Join(a.cfg.DataDir, "blobs") }
+
+// openBlobs opens the blob store. It is the seam for an object store: a
+// setting would choose one here, behind the same attachments.Blobs.
+func (a *App) openBlobs() (attachments.Blobs, error) {
+	d, err := blob.OpenDir(a.blobDir())
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // DemoLogins lists the demo accounts after a -demo start.

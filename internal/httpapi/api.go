@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"duikou/attachment"
 	"duikou/internal/audit"
 )
 
@@ -30,6 +31,9 @@ type Config struct {
 	TrustProxy bool
 	// MaxBodyBytes bounds request bodies; default 1 MiB.
 	MaxBodyBytes int64
+	// MaxUploadBytes bounds a file upload's body instead; default
+	// attachment.MaxSize (50 MiB).
+	MaxUploadBytes int64
 	// RequestsPerMinute bounds each caller (user, or address when anonymous).
 	RequestsPerMinute int
 	// StreamHeartbeat is the interval of the comment lines that keep an idle
@@ -42,6 +46,12 @@ type Config struct {
 	// reconnects), so that a logout, a revoked session, a disabled account or
 	// a changed role ends what the stream shows within it; default 5 min.
 	StreamMaxAge time.Duration
+	// UploadsPerMinute bounds each user's file uploads on top; default 30.
+	UploadsPerMinute int
+	// SpoolDir holds request bodies too large to keep in memory while an
+	// idempotent POST runs (uploads); default the system's temporary
+	// directory. Files there are unlinked as soon as they are created.
+	SpoolDir string
 }
 
 // ReadyCheck is one dependency /readyz probes.
@@ -77,6 +87,8 @@ type Deps struct {
 	// Stopping ends when the instance begins a graceful stop: long-lived
 	// responses (event streams) close on it instead of holding the stop open.
 	Stopping context.Context
+	// Attachments stores and serves uploaded files.
+	Attachments AttachmentService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -109,6 +121,12 @@ func New(cfg Config, d Deps) *API {
 	}
 	if cfg.MaxStreamsPerUser <= 0 {
 		cfg.MaxStreamsPerUser = defaultMaxStreamsPerUser
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = attachment.MaxSize
+	}
+	if cfg.UploadsPerMinute <= 0 {
+		cfg.UploadsPerMinute = 30
 	}
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
@@ -154,6 +172,7 @@ func (a *API) Handler() http.Handler {
 			a.mountBedPools(r)
 			a.mountStreams(r)
 			a.mountSlips(r)
+			a.mountAttachments(r)
 		})
 	})
 

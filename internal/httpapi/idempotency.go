@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"duikou/internal/auth"
@@ -50,7 +52,9 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 				fieldError(IdempotencyHeader, "must be 1 to 255 printable ASCII characters"))
 			return
 		}
-		body, err := io.ReadAll(r.Body)
+		h := sha256.New()
+		h.Write([]byte(r.Method + "\x00" + r.URL.Path + "\x00"))
+		body, err := a.spool(r.Body, h)
 		if err != nil {
 			if isTooLarge(err) {
 				writeProblem(w, r, http.StatusRequestEntityTooLarge, "the request body is larger than the limit for this endpoint")
@@ -59,10 +63,8 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 			a.writeError(w, r, err)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		h := sha256.New()
-		h.Write([]byte(r.Method + "\x00" + r.URL.Path + "\x00"))
-		h.Write(body)
+		defer body.Close()
+		r.Body = body
 		fingerprint := h.Sum(nil)
 		user := auth.FromContext(r.Context()).UserID
 
@@ -107,6 +109,52 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 			rec.copyTo(w)
 		}
 	})
+}
+
+// spoolInMemory is the largest body kept in memory while an idempotent
+// request runs: every JSON body fits (the common limit is 1 MiB); a file
+// upload goes on to disk.
+const spoolInMemory = 1 << 20
+
+// spool reads the whole body once, feeding h (the fingerprint must be known
+// before the key is claimed), and returns it for the handler to read again.
+// A body over spoolInMemory is kept in a temporary file, unlinked at once,
+// so that a few concurrent 50 MiB uploads cost disk rather than memory.
+func (a *API) spool(body io.Reader, h io.Writer) (io.ReadCloser, error) {
+	var buf bytes.Buffer
+	if _, err := io.CopyN(io.MultiWriter(&buf, h), body, spoolInMemory+1); err != nil {
+		if errors.Is(err, io.EOF) {
+			return io.NopCloser(bytes.NewReader(buf.Bytes())), nil
+		}
+		return nil, err
+	}
+	f, err := os.CreateTemp(a.cfg.SpoolDir, "duikou-body-*")
+	if err != nil {
+		return nil, err
+	}
+	sf := &spooled{File: f}
+	os.Remove(f.Name()) // gone once closed, even if this process dies; Close retries where removing an open file fails
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		sf.Close()
+		return nil, err
+	}
+	if _, err := io.Copy(io.MultiWriter(f, h), body); err != nil {
+		sf.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		sf.Close()
+		return nil, err
+	}
+	return sf, nil
+}
+
+type spooled struct{ *os.File }
+
+func (s *spooled) Close() error {
+	err := s.File.Close()
+	os.Remove(s.Name())
+	return err
 }
 
 func printableASCII(s string) bool {

@@ -180,15 +180,30 @@ func (a *API) securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
+// limitBody bounds the request body before anything reads it: a declared
+// length over the limit is refused at once, and reading past it fails (413).
 func (a *API) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > a.cfg.MaxBodyBytes {
+		limit := a.bodyLimit(r)
+		if r.ContentLength > limit {
 			writeProblem(w, r, http.StatusRequestEntityTooLarge, "the request body is larger than the limit for this endpoint")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bodyLimit is the common limit, except for file uploads. The upload route
+// is matched by its path here, before routing, because a route's own
+// middleware could only narrow a limit already wrapped around the body,
+// never widen it. A path that only looks like it (other spellings) gets the
+// common limit and is not routed to the upload anyway.
+func (a *API) bodyLimit(r *http.Request) int64 {
+	if r.Method == http.MethodPost && r.URL.Path == uploadPath && r.URL.RawPath == "" {
+		return a.cfg.MaxUploadBytes
+	}
+	return a.cfg.MaxBodyBytes
 }
 
 // sessionToken returns the token and whether it came from the cookie.

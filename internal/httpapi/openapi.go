@@ -31,6 +31,12 @@ type operation struct {
 	// (an event stream, an HTML page); Response is then nil and the
 	// Summary says what the body holds.
 	ContentType string
+	// RawRequest and RawResponse list the media types of a body sent or
+	// answered as bytes (a file) instead of JSON.
+	RawRequest  []string
+	RawResponse []string
+	// Headers are request headers the operation reads.
+	Headers []queryParam
 }
 
 type queryParam struct{ Name, Description string }
@@ -73,6 +79,9 @@ func buildOpenAPI(ops []operation) map[string]any {
 				"description": "makes the request safe to retry: the same key with the same request gets the first answer again; with another request, 422",
 				"schema":      map[string]any{"type": "string", "maxLength": 255}})
 		}
+		for _, h := range op.Headers {
+			params = append(params, map[string]any{"name": h.Name, "in": "header", "required": true, "description": h.Description, "schema": map[string]any{"type": "string"}})
+		}
 		if op.IfMatch {
 			params = append(params, map[string]any{"name": "If-Match", "in": "header", "required": true,
 				"description": "the ETag read before the change", "schema": map[string]any{"type": "string"}})
@@ -97,6 +106,9 @@ func buildOpenAPI(ops []operation) map[string]any {
 			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(op.Request), schemas)}}}
 		}
+		if len(op.RawRequest) > 0 {
+			o["requestBody"] = map[string]any{"required": true, "content": binaryContent(op.RawRequest)}
+		}
 		status := op.Status
 		if status == 0 {
 			status = http.StatusOK
@@ -107,6 +119,9 @@ func buildOpenAPI(ops []operation) map[string]any {
 		}
 		if op.ContentType != "" {
 			ok["content"] = map[string]any{op.ContentType: map[string]any{"schema": map[string]any{"type": "string"}}}
+		}
+		if len(op.RawResponse) > 0 {
+			ok["content"] = binaryContent(op.RawResponse)
 		}
 		responses := map[string]any{strconv.Itoa(status): ok, "default": map[string]any{"$ref": "#/components/responses/Problem"}}
 		o["responses"] = responses
@@ -133,6 +148,15 @@ func buildOpenAPI(ops []operation) map[string]any {
 		},
 		"security": []any{map[string]any{"bearer": []any{}}, map[string]any{"session": []any{}}},
 	}
+}
+
+// binaryContent describes a body of raw bytes in each of the media types.
+func binaryContent(types []string) map[string]any {
+	out := map[string]any{}
+	for _, t := range types {
+		out[t] = map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}
+	}
+	return out
 }
 
 func operationID(op operation) string {

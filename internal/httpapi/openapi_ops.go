@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"duikou/attachment"
 	"duikou/internal/audit"
 	"duikou/internal/auth"
 	"duikou/internal/directory"
@@ -174,6 +175,14 @@ func operations() []operation {
 			Response: referral.BedPool{}},
 		{Method: http.MethodPut, Path: "/api/v1/hospitals/{hospitalID}/departments/{departmentID}/bed-pool", Summary: "Set a department's reserved bed count (0–1000, not below the beds in use) under If-Match; create the pool with If-None-Match: * (201); the hospital's referral desk supervisors, administrators and the program office", Tag: "referrals", Roles: bedPoolSizers,
 			Request: BedPoolRequest{}, Response: referral.BedPool{}, IfMatch: true},
+
+		// ---- Attachments: uploaded files, carried by referral tickets (and later consultations) ----
+		{Method: http.MethodPost, Path: "/api/v1/attachments", Summary: "Upload a file for the caller's hospital: the raw bytes as the body, Content-Type one of application/pdf, image/jpeg, image/png, application/dicom and matching the file's first bytes, at most 50 MiB (413 beyond); answers its id, size and SHA-256 (honours Idempotency-Key)", Tag: "attachments", Roles: clinical,
+			RawRequest: attachment.Types, Response: attachment.Attachment{}, Status: http.StatusCreated,
+			Headers: []queryParam{{"Content-Disposition", `the file's name: attachment; filename="ecg.pdf", or filename*=UTF-8''%E5%BF%83%E7%94%B5%E5%9B%BE.pdf beyond ASCII`}},
+			Query:   []queryParam{{"patient_id", "optional: the patient the file is about (within reach); a ticket of another patient cannot carry it"}}},
+		{Method: http.MethodGet, Path: "/api/v1/attachments/{attachmentID}", Summary: "Download a file (Content-Disposition: attachment): the uploader's hospital, or a hospital that is a party to a referral carrying it; others get 404. The read is audited", Tag: "attachments", Roles: clinical,
+			RawResponse: attachment.Types},
 
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,

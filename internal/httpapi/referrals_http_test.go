@@ -32,7 +32,8 @@ type refHTTPEnv struct {
 	patient                        string
 }
 
-func newRefHTTPEnv(t *testing.T, db sqldb.DB) *refHTTPEnv {
+// more adds to the wiring (attachments, a rate limiter).
+func newRefHTTPEnv(t *testing.T, db sqldb.DB, more ...func(d *Deps, rec audit.Recorder)) *refHTTPEnv {
 	t.Helper()
 	env := &refHTTPEnv{}
 	patients := store.NewPatients(db)
@@ -44,6 +45,9 @@ func newRefHTTPEnv(t *testing.T, db sqldb.DB) *refHTTPEnv {
 		d.BedPools = referrals.NewBeds(svc, store.NewReferrals(db), store.NewDirectory(db))
 		d.Idempotency = store.NewIdempotencyKeys(db, 0)
 		d.Tx = db
+		for _, f := range more {
+			f(d, rec)
+		}
 	})
 	env.doctor = env.user("ref.doctor", env.county, auth.CountyDoctor)
 	env.desk = env.user("ref.desk", env.tert, auth.ReferralDesk)

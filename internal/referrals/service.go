@@ -8,10 +8,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"duikou/attachment"
 	"duikou/internal/apperr"
 	"duikou/internal/audit"
 	"duikou/internal/auth"
@@ -36,6 +39,8 @@ type Store interface {
 	// transaction of the ticket's state change.
 	ReserveBed(ctx context.Context, res referral.BedReservation) (referral.BedPool, bool, error)
 	ReleaseBed(ctx context.Context, referralID, by, reason string, at time.Time) (referral.BedReservation, bool, error)
+	// AttachmentsByID returns the uploaded files among ids, by id.
+	AttachmentsByID(ctx context.Context, ids []string) (map[string]attachment.Attachment, error)
 }
 
 var _ Store = (*store.Referrals)(nil)
@@ -120,8 +125,14 @@ func (notParty) Error() string { return "not a party to the referral" }
 // caller can reach: a body never widens the caller's scope.
 func (s *Service) Create(ctx context.Context, p auth.Principal, in referral.Input) (referral.Referral, error) {
 	now := s.now()
-	r, err := referral.New(p, in, now)
+	var bad apperr.Invalid
+	var err error
+	in.Attachments, bad, err = s.resolveAttachments(ctx, p, in.PatientID, in.Attachments)
 	if err != nil {
+		return referral.Referral{}, err
+	}
+	r, err := referral.New(p, in, now)
+	if err = withAttachmentFaults(err, bad); err != nil {
 		return referral.Referral{}, err
 	}
 	home, err := s.store.PatientHome(ctx, r.PatientID)
@@ -165,8 +176,12 @@ func (s *Service) Edit(ctx context.Context, p auth.Principal, id string, version
 			return apperr.ErrStale
 		}
 		now := s.now()
+		var bad apperr.Invalid
+		if in.Attachments, bad, err = s.resolveAttachments(ctx, p, in.PatientID, in.Attachments); err != nil {
+			return err
+		}
 		next, err := referral.Edit(cur, p, in, now)
-		if err != nil {
+		if err = withAttachmentFaults(err, bad); err != nil {
 			return err
 		}
 		if next.PatientID != cur.PatientID {
@@ -194,6 +209,74 @@ func (s *Service) Edit(ctx context.Context, p auth.Principal, id string, version
 		return referral.Referral{}, err
 	}
 	return out, nil
+}
+
+// resolveAttachments replaces what the client wrote about each file by what
+// was stored when it was uploaded, so a ticket cannot misname a file's type
+// or size. Every file must have been uploaded by the caller's hospital (a
+// ticket cannot pass on another hospital's file) and, if the upload named a
+// patient, be about the ticket's patient. Faults are returned, not raised,
+// so they are reported together with the rest of the ticket's.
+func (s *Service) resolveAttachments(ctx context.Context, p auth.Principal, patientID string, refs []referral.AttachmentRef) ([]referral.AttachmentRef, apperr.Invalid, error) {
+	if len(refs) == 0 || len(refs) > referral.MaxAttachments {
+		return refs, nil, nil // nothing to look up, or the domain refuses the list whole
+	}
+	ids := make([]string, len(refs))
+	for i, a := range refs {
+		ids[i] = strings.TrimSpace(a.ID)
+	}
+	stored, err := s.store.AttachmentsByID(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]referral.AttachmentRef, len(refs))
+	var v apperr.Invalid
+	seen := map[string]bool{}
+	for i, id := range ids {
+		at := fmt.Sprintf("attachments[%d].id", i)
+		a, ok := stored[id]
+		switch {
+		case !ok || a.HospitalID != p.HospitalID:
+			v.Add(at, "must be the id of a file uploaded by your hospital")
+		case seen[id]:
+			v.Add(at, "is listed twice")
+		case a.PatientID != "" && a.PatientID != strings.TrimSpace(patientID):
+			v.Add(at, "is a file about another patient")
+		default:
+			seen[id] = true
+			out[i] = referral.AttachmentRef{ID: a.ID, Name: a.Name, ContentType: a.ContentType, Size: a.Size}
+			continue
+		}
+		out[i] = refs[i]
+	}
+	return out, v, nil
+}
+
+// withAttachmentFaults joins the faults of attachment ids to the domain's
+// verdict on the ticket. What the domain says about an entry whose id was
+// refused (its name, type or size as the client wrote them) is dropped: the
+// id is the fault, and the rest is never taken from the client anyway.
+func withAttachmentFaults(err error, bad apperr.Invalid) error {
+	if len(bad) == 0 {
+		return err
+	}
+	var v apperr.Invalid
+	if err != nil && !errors.As(err, &v) {
+		return err // forbidden and the like come first
+	}
+	out := append(apperr.Invalid(nil), bad...)
+	for _, f := range v {
+		refused := false
+		for _, b := range bad {
+			if entry := strings.TrimSuffix(b.Field, "id"); strings.HasPrefix(f.Field, entry) {
+				refused = true
+			}
+		}
+		if !refused {
+			out = append(out, f)
+		}
+	}
+	return out.Err()
 }
 
 // Act applies action a to ticket id for p, who last saw the ticket at

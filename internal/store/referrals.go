@@ -210,7 +210,10 @@ func (s *Referrals) Create(ctx context.Context, r referral.Referral) error {
 		marks[i] = fmt.Sprintf("$%d", i+1)
 	}
 	_, err = s.db.Exec(ctx, `INSERT INTO referrals (`+referralCols+`) VALUES (`+strings.Join(marks, ", ")+`)`, args...)
-	return referralNumberTaken(err)
+	if err != nil {
+		return referralNumberTaken(err)
+	}
+	return s.linkAttachments(ctx, r, true)
 }
 
 // Get returns the ticket with id, or apperr.ErrNotFound.
@@ -259,7 +262,7 @@ func (s *Referrals) Update(ctx context.Context, r referral.Referral, expectVersi
 	if n == 0 {
 		return dirStaleOrMissing(ctx, s.db, "referrals", r.ID)
 	}
-	return nil
+	return s.linkAttachments(ctx, r, false)
 }
 
 // AppendEvent adds ev to the end of the ticket's history. Call it in the
