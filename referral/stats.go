@@ -548,3 +548,31 @@ func (t *Tally) Result() Stats {
 	out.TopDiagnoses = t.diag.top(t.o.Top, t.o.MinCell)
 	return out
 }
+
+// StatsRequest asks for the statistics of a range of calendar days.
+type StatsRequest struct {
+	// From and To are calendar days (only the date counts), To included.
+	From, To time.Time
+	Period   Period
+	// HospitalID narrows to the tickets that hospital is a party to; empty
+	// means every hospital within the caller's scope.
+	HospitalID string
+	Direction  Direction // empty: both
+	Top        int
+	CountyTop  int
+	Level      DiagnosisLevel
+}
+
+// StatsReport is the answer with the question it answers.
+type StatsReport struct {
+	From       string         `json:"from"`
+	To         string         `json:"to"`
+	Period     Period         `json:"period"`
+	TimeZone   string         `json:"time_zone"`
+	HospitalID string         `json:"hospital_id,omitempty"`
+	Hospitals  int            `json:"hospitals"` // hospitals whose tickets were read
+	Direction  Direction      `json:"direction,omitempty"`
+	Level      DiagnosisLevel `json:"diagnosis_level"`
+	AsOf       time.Time      `json:"as_of"` // when open steps were judged for breaches
+	Stats
+}
