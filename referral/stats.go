@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"duikou/internal/auth"
 )
 
 // Statistics of referral tickets: the pure part. The application service
@@ -548,6 +550,22 @@ func (t *Tally) Result() Stats {
 	out.TopDiagnoses = t.diag.top(t.o.Top, t.o.MinCell)
 	return out
 }
+
+// Ranking sizes: the top ten diagnoses overall by default and at most 50;
+// four per county hospital by default (the program's report asks for its
+// top four) and at most 10.
+const (
+	DefaultTop       = 10
+	MaxTop           = 50
+	DefaultCountyTop = 4
+	MaxCountyTop     = 10
+)
+
+// StatsReaders may read referral statistics: the program office, for the
+// hospitals within its reach, and clinical staff, for their own hospital
+// (whose tickets they may list anyway). Administrators and auditors run and
+// inspect the installation and are given no clinical figures.
+var StatsReaders = append([]auth.Role{auth.ProgramOffice}, auth.ClinicalRoles...)
 
 // StatsRequest asks for the statistics of a range of calendar days.
 type StatsRequest struct {

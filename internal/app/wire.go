@@ -66,6 +66,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Referrals = s.referrals
 	queues := queue.New(a.KV, queue.Options{})
 	d.Queues = referrals.NewDesks(s.referrals, queues)
+	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, referral.DefaultDeadlines(), 0)
 	// Every instance relays: the queue applies each change once whatever
 	// the number of deliveries, and the relays share the outbox rows.
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, referral.DefaultDeadlines(), a.log)

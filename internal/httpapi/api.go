@@ -59,6 +59,8 @@ type Deps struct {
 	AuditLog  AuditLogService
 	Referrals ReferralService
 	Queues    QueueService
+	// ReferralStats computes referral statistics.
+	ReferralStats ReferralStatsService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner

@@ -62,16 +62,11 @@ func NewStats(st StatsStore, rec audit.Recorder, clock func() time.Time, deadlin
 	return &Stats{store: st, audit: rec, now: clock, deadlines: deadlines, maxTickets: maxTickets}
 }
 
-// statsReaders may read statistics at all. The program office reads every
-// hospital within its reach (a health authority's office: its province);
-// clinical staff read their own hospital's figures only, which are no more
-// than the tickets they may already list. Administrators and auditors run
-// and inspect the installation and are not given clinical figures.
-var statsReaders = append([]auth.Role{auth.ProgramOffice}, auth.ClinicalRoles...)
-
-// scope is the hospitals whose tickets p may count for hospitalID (empty:
-// all p may count). A hospital outside it is not found, and the attempt is
-// recorded.
+// scope is the hospitals whose tickets p may count for hospitalID, or with
+// hospitalID empty all it may count: for the program office every hospital
+// within its reach (a health authority's office: its province), for
+// clinical staff their own hospital. A hospital outside it is not found,
+// and the attempt is recorded.
 func (s *Stats) scope(ctx context.Context, p auth.Principal, hospitalID string) ([]string, error) {
 	office := p.Has(auth.ProgramOffice)
 	if hospitalID == "" {
@@ -105,7 +100,7 @@ func (s *Stats) scope(ctx context.Context, p auth.Principal, hospitalID string) 
 // Report computes the statistics q asks for, within p's scope. The read is
 // audited as an aggregate: no ticket or patient is named.
 func (s *Stats) Report(ctx context.Context, p auth.Principal, q referral.StatsRequest) (referral.StatsReport, error) {
-	if !p.Has(statsReaders...) {
+	if !p.Has(referral.StatsReaders...) {
 		return referral.StatsReport{}, apperr.Forbidden("only the program office and hospital staff read referral statistics")
 	}
 	q = withDefaults(q)
@@ -172,27 +167,19 @@ func (s *Stats) Report(ctx context.Context, p auth.Principal, q referral.StatsRe
 	return rep, nil
 }
 
-// Defaults of a statistics request: monthly series, the top ten diagnoses
-// overall and the top four per county hospital (the program's report asks
-// for four), by code as written.
-const (
-	DefaultStatsTop       = 10
-	MaxStatsTop           = 50
-	DefaultStatsCountyTop = 4
-	MaxStatsCountyTop     = 10
-)
-
+// withDefaults fills what a request left out: monthly series, the default
+// ranking sizes, diagnoses by code as written.
 func withDefaults(q referral.StatsRequest) referral.StatsRequest {
 	if q.Period == "" {
 		q.Period = referral.Month
 	}
 	if q.Top <= 0 {
-		q.Top = DefaultStatsTop
+		q.Top = referral.DefaultTop
 	}
 	if q.CountyTop <= 0 {
-		q.CountyTop = DefaultStatsCountyTop
+		q.CountyTop = referral.DefaultCountyTop
 	}
-	q.Top, q.CountyTop = min(q.Top, MaxStatsTop), min(q.CountyTop, MaxStatsCountyTop)
+	q.Top, q.CountyTop = min(q.Top, referral.MaxTop), min(q.CountyTop, referral.MaxCountyTop)
 	if q.Level == "" {
 		q.Level = referral.ByCode
 	}
