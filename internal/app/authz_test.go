@@ -194,6 +194,19 @@ func bedPoolSizeRule(r auth.Role, s scope) int {
 	return http.StatusForbidden
 }
 
+// statsRule: the program office reads every hospital within reach, clinical
+// roles their own hospital only; another hospital is not found. Roles
+// without clinical or program duties are refused 403 whatever the hospital.
+func statsRule(r auth.Role, s scope) int {
+	switch {
+	case r != auth.ProgramOffice && !slices.Contains(auth.ClinicalRoles, r):
+		return http.StatusForbidden
+	case s == unrelated, s == paired && r != auth.ProgramOffice:
+		return http.StatusNotFound
+	}
+	return http.StatusOK
+}
+
 var referralWriters = []auth.Role{auth.CountyDoctor, auth.Specialist, auth.ReferralDesk}
 
 var directoryReaders = []auth.Role{auth.Admin, auth.ProgramOffice, auth.Auditor}
@@ -422,6 +435,13 @@ func matrix() []row {
 		{"GET", "/api/v1/attachments/{attachmentID}", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/attachments/" + f.fileOf(s)}
 		}, referralRule(http.StatusOK)},
+
+		// Referral statistics: the program office reads hospitals within its
+		// reach (临溪's office: 临溪 and its partner 省人民医院); clinical
+		// staff only their own hospital; administrators and auditors none.
+		{"GET", "/api/v1/referral-stats", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referral-stats?from=2026-01-01&to=2026-12-31&period=month&hospital_id=" + f.hospital[s]}
+		}, statsRule},
 
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},

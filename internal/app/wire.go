@@ -85,6 +85,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
 	d.Stopping = a.stopping
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
+	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, referral.DefaultDeadlines(), 0)
 	// Every instance relays: the queue applies each change once whatever
 	// the number of deliveries, and the relays share the outbox rows.
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, referral.DefaultDeadlines(), a.log)

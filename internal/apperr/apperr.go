@@ -25,6 +25,9 @@ var (
 	ErrLocked = errors.New("account locked")
 	// ErrRateLimited: too many requests.
 	ErrRateLimited = errors.New("rate limited")
+	// ErrTooLarge: a well-formed request for more than the server answers at
+	// once (a range too long, too many rows to read).
+	ErrTooLarge = errors.New("request too large")
 )
 
 // FieldError names one field at fault. Field uses JSON names and dotted
@@ -58,6 +61,15 @@ func (v Invalid) Err() error {
 
 // Field returns a one-field validation error.
 func Field(field, message string) error { return Invalid{{field, message}} }
+
+// TooLarge is a request that asks for too much, blamed on one field.
+type TooLarge FieldError
+
+// TooMuch returns a TooLarge error for field.
+func TooMuch(field, message string) error { return &TooLarge{field, message} }
+
+func (e *TooLarge) Error() string { return e.Field + ": " + e.Message }
+func (e *TooLarge) Unwrap() error { return ErrTooLarge }
 
 // Conflict wraps ErrConflict with a human explanation.
 func Conflict(msg string) error { return &withMsg{ErrConflict, msg} }

@@ -89,6 +89,8 @@ type Deps struct {
 	Stopping context.Context
 	// Attachments stores and serves uploaded files.
 	Attachments AttachmentService
+	// ReferralStats computes referral statistics.
+	ReferralStats ReferralStatsService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner

@@ -184,6 +184,21 @@ func operations() []operation {
 		{Method: http.MethodGet, Path: "/api/v1/attachments/{attachmentID}", Summary: "Download a file (Content-Disposition: attachment): the uploader's hospital, or a hospital that is a party to a referral carrying it; others get 404. The read is audited", Tag: "attachments", Roles: clinical,
 			RawResponse: attachment.Types},
 
+		{Method: http.MethodGet, Path: "/api/v1/referral-stats", Summary: "Referral statistics of a range of days (China's calendar): counts per period by direction, status, priority and green channel; " +
+			"median and 90th-percentile (nearest-rank) times to claim and to decision per band; deadline breaches; up-referrals per county hospital per month; " +
+			"top principal diagnoses of up-referrals overall and per county hospital. The program office reads hospitals within its reach, clinical staff their own hospital; " +
+			"diagnosis counts under 3 are hidden from readers who cannot list the tickets. At most 3 years and 200,000 tickets (422 beyond). The read is audited",
+			Tag: "referrals", Roles: referral.StatsReaders, Response: referral.StatsReport{}, Query: []queryParam{
+				{"from", "first day counted, YYYY-MM-DD (required)"},
+				{"to", "last day counted, YYYY-MM-DD, at most 3 years after from (required)"},
+				{"period", "day, week (ISO, from Monday), month (default), quarter or year"},
+				{"hospital_id", "only tickets this hospital is a party to (within the caller's reach; default: every hospital the caller may read)"},
+				{"direction", "up or down (default both)"},
+				{"top", "how many diagnoses overall, 1–50 (default 10)"},
+				{"county_top", "how many diagnoses per county hospital, 1–10 (default 4)"},
+				{"diagnosis_level", "code (as written, default) or category (three-character ICD-10 category)"},
+			}},
+
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,
 			Response: List[auditEvent]{}, Query: paged(

@@ -41,7 +41,12 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 // logged and answered 500 without detail: internals never reach the client.
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var inv apperr.Invalid
+	var big *apperr.TooLarge
 	switch {
+	case errors.As(err, &big):
+		// Well formed but more than one answer may hold: 422, with the field
+		// to change.
+		writeProblem(w, r, http.StatusUnprocessableEntity, "the request asks for too much at once", apperr.FieldError(*big))
 	case errors.As(err, &inv):
 		writeProblem(w, r, http.StatusBadRequest, "the request has invalid fields", inv...)
 	case errors.Is(err, apperr.ErrNotFound):

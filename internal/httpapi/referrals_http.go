@@ -42,6 +42,8 @@ func (a *API) mountReferrals(r chi.Router) {
 		r.Post("/referrals/{referralID}/actions/{action}", a.refAct)
 		r.Get("/referrals/{referralID}/events", a.refEvents)
 	})
+	// Statistics are aggregates: the program office reads them too.
+	r.With(a.allow(referral.StatsReaders...)).Get("/referral-stats", a.refStats)
 }
 
 func referralVersion(r referral.Referral) int { return r.Version }
