@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -140,7 +141,7 @@ func TestUpsertIsIdempotentByVersionAndKeepsBoardFields(t *testing.T) {
 			t.Fatalf("one ticket expected, got %v", ids(got))
 		}
 		want := v2
-		if got[0].Entry != want {
+		if !reflect.DeepEqual(got[0].Entry, want) {
 			t.Fatalf("board fields\n got %+v\nwant %+v", got[0].Entry, want)
 		}
 
@@ -353,7 +354,7 @@ func TestRebuildAfterRedisLossRestoresTheSameQueues(t *testing.T) {
 			t.Fatalf("order after rebuild\n got %v\nwant %v", ids(after), ids(before))
 		}
 		for i := range after {
-			if after[i].Entry != before[i].Entry {
+			if !reflect.DeepEqual(after[i].Entry, before[i].Entry) {
 				t.Fatalf("entry changed by rebuild: %+v vs %+v", after[i].Entry, before[i].Entry)
 			}
 		}
