@@ -77,7 +77,9 @@ func TestParseDeadlines(t *testing.T) {
 	}{
 		{"the documented default", DefaultReferralDeadlines, def, ""},
 		{"empty keeps every default", "", def, ""},
-		{"one band, the others default", "green=3m/8m", with(func(d *referral.Deadlines) { d.Green = referral.Limits{Claim: 3 * time.Minute, Decide: 8 * time.Minute} }), ""},
+		{"one band, the others default", "green=3m/8m", with(func(d *referral.Deadlines) {
+			d.Green = referral.Limits{Claim: 3 * time.Minute, Decide: 8 * time.Minute}
+		}), ""},
 		{"days, spaces and capitals", " Routine = 2d/5d , urgent=30m/2h", with(func(d *referral.Deadlines) {
 			d.Routine = referral.Limits{Claim: 48 * time.Hour, Decide: 120 * time.Hour}
 			d.Urgent = referral.Limits{Claim: 30 * time.Minute, Decide: 2 * time.Hour}
