@@ -307,6 +307,9 @@ func matrix() []row {
 		{"GET", "/api/v1/referrals/{referralID}/events", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referrals/" + f.ticket[s] + "/events"}
 		}, referralRule(http.StatusOK)},
+		{"GET", "/api/v1/referrals/{referralID}/escalations", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referrals/" + f.ticket[s] + "/escalations"}
+		}, referralRule(http.StatusOK)},
 		{"POST", "/api/v1/referrals/{referralID}/actions/{action}", func(f *fixture, _ auth.Role, s scope) request {
 			// A fresh submitted ticket each time, cancelled by the caller: the
 			// referring side's doctors and desk may cancel what they sent.
