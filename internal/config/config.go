@@ -87,7 +87,7 @@ func Usage(w io.Writer) {
 		if s.def != "" {
 			def = " (default " + s.def + ")"
 		}
-		fmt.Fprintf(w, "  -%-18s %-24s %s%s\n", s.flag, s.env, s.help, def)
+		fmt.Fprintf(w, "  -%-26s %-33s %s%s\n", s.flag, s.env, s.help, def)
 	}
 }
 

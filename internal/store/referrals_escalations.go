@@ -21,15 +21,18 @@ import (
 func (s *Referrals) DueTickets(ctx context.Context, now time.Time, limit int) ([]referral.Referral, error) {
 	cols := `r.id, r.number, r.status, r.version, r.receiving_hospital_id, r.receiving_department_id,
 	r.priority, r.green_channel, r.green_category, r.submitted_at, r.queued_at, r.claimed_by, r.claim_by, r.decide_by`
+	// The statuses are literals, as in the partial indexes' predicates: a
+	// parameter would keep the planner (PostgreSQL's generic plan of a
+	// prepared statement, SQLite's) from proving the index applies.
 	q := `SELECT ` + cols + ` FROM referrals r
-		WHERE r.status = $2 AND r.claim_by < $1 AND NOT EXISTS (SELECT 1 FROM referral_escalations e
+		WHERE r.status = ` + waitingUnclaimed + ` AND r.claim_by < $1 AND NOT EXISTS (SELECT 1 FROM referral_escalations e
 			WHERE e.referral_id = r.id AND e.kind = 'claim' AND e.due_at = r.claim_by)
 		UNION
 		SELECT ` + cols + ` FROM referrals r
-		WHERE r.status IN ($2, $3) AND r.decide_by < $1 AND NOT EXISTS (SELECT 1 FROM referral_escalations e
+		WHERE r.status IN ` + undecided + ` AND r.decide_by < $1 AND NOT EXISTS (SELECT 1 FROM referral_escalations e
 			WHERE e.referral_id = r.id AND e.kind = 'decide' AND e.due_at = r.decide_by)
-		ORDER BY id LIMIT $4`
-	return dirQueryAll(ctx, s.db, q, []any{now, string(referral.Submitted), string(referral.Claimed), limit},
+		ORDER BY id LIMIT $2`
+	return dirQueryAll(ctx, s.db, q, []any{now, limit},
 		func(rows sqldb.Rows) (referral.Referral, error) {
 			var r referral.Referral
 			var number, hospital, department, claimedBy *string
@@ -41,6 +44,13 @@ func (s *Referrals) DueTickets(ctx context.Context, now time.Time, limit int) ([
 			return r, err
 		})
 }
+
+// The states in which a deadline runs, as SQL literals matching the partial
+// indexes of migration 0008 and the rule of referral.Deadlines.Breaches.
+const (
+	waitingUnclaimed = `'` + string(referral.Submitted) + `'`
+	undecided        = `('` + string(referral.Submitted) + `', '` + string(referral.Claimed) + `')`
+)
 
 // AddEscalation records e unless its deadline (ticket, kind, due) already
 // has one; added says whether this call recorded it. Concurrent callers on
@@ -72,8 +82,8 @@ func (s *Referrals) OpenEscalations(ctx context.Context) (map[string][]referral.
 	type pair struct{ id, kind string }
 	ps, err := dirQueryAll(ctx, s.db, `SELECT r.id, e.kind FROM referrals r
 		JOIN referral_escalations e ON e.referral_id = r.id
-		WHERE r.status IN ($1, $2) AND ((e.kind = 'claim' AND e.due_at = r.claim_by) OR (e.kind = 'decide' AND e.due_at = r.decide_by))`,
-		[]any{string(referral.Submitted), string(referral.Claimed)},
+		WHERE r.status IN `+undecided+` AND ((e.kind = 'claim' AND e.due_at = r.claim_by) OR (e.kind = 'decide' AND e.due_at = r.decide_by))`,
+		nil,
 		func(rows sqldb.Rows) (pair, error) {
 			var p pair
 			err := rows.Scan(&p.id, &p.kind)
@@ -96,8 +106,8 @@ func (s *Referrals) OpenEscalations(ctx context.Context) (map[string][]referral.
 // tickets queued before the deadlines were stored on the row.
 func (s *Referrals) Unstamped(ctx context.Context, limit int) ([]string, error) {
 	return dirQueryAll(ctx, s.db, `SELECT id FROM referrals
-		WHERE status IN ($1, $2) AND decide_by IS NULL AND queued_at IS NOT NULL ORDER BY id LIMIT $3`,
-		[]any{string(referral.Submitted), string(referral.Claimed), limit},
+		WHERE status IN `+undecided+` AND decide_by IS NULL AND queued_at IS NOT NULL ORDER BY id LIMIT $1`,
+		[]any{limit},
 		func(rows sqldb.Rows) (string, error) {
 			var id string
 			err := rows.Scan(&id)
