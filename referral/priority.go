@@ -161,6 +161,26 @@ func (d Deadlines) Due(r Referral) (claimBy, decideBy time.Time) {
 	return r.QueuedAt.Add(l.Claim), r.QueuedAt.Add(l.Decide)
 }
 
+// Stamp returns r with its deadlines written on it (ClaimBy, DecideBy), from
+// these limits: the service stamps every change, so a ticket carries the
+// deadlines it is judged by and the watcher can find due tickets by them.
+func (d Deadlines) Stamp(r Referral) Referral {
+	r.ClaimBy, r.DecideBy = nil, nil
+	if claimBy, decideBy := d.Due(r); !claimBy.IsZero() {
+		r.ClaimBy, r.DecideBy = &claimBy, &decideBy
+	}
+	return r
+}
+
+// dueOf is the deadlines r is judged by: the stamped ones when it carries
+// them (the limits in force at its last change), else those of d.
+func (d Deadlines) dueOf(r Referral) (claimBy, decideBy time.Time) {
+	if r.ClaimBy != nil && r.DecideBy != nil {
+		return *r.ClaimBy, *r.DecideBy
+	}
+	return d.Due(r)
+}
+
 // BreachKind names the deadline that passed.
 type BreachKind string
 
@@ -182,8 +202,9 @@ type Breach struct {
 // while the ticket waits unclaimed; a decision while it waits or is held
 // undecided. Asking the referrer for information stops the clock until the
 // answer comes back. A breach only reports: it never changes the ticket.
+// A ticket that carries stamped deadlines is judged by them.
 func (d Deadlines) Breaches(r Referral, now time.Time) []Breach {
-	claimBy, decideBy := d.Due(r)
+	claimBy, decideBy := d.dueOf(r)
 	if claimBy.IsZero() {
 		return nil
 	}
@@ -195,4 +216,17 @@ func (d Deadlines) Breaches(r Referral, now time.Time) []Breach {
 		out = append(out, Breach{Kind: DecideBreach, Due: decideBy, Over: now.Sub(decideBy)})
 	}
 	return out
+}
+
+// Escalation is a breach raised for the people who must act on it: the
+// receiving desk and the supervisors. It is raised once per deadline (ticket,
+// kind, due) and never changes the ticket.
+type Escalation struct {
+	ID         string     `json:"id"`
+	ReferralID string     `json:"referral_id"`
+	Kind       BreachKind `json:"kind"`
+	Due        time.Time  `json:"due"`
+	RaisedAt   time.Time  `json:"raised_at"`
+	// Status is the ticket's status when the breach was raised.
+	Status Status `json:"status"`
 }

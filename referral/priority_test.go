@@ -235,3 +235,25 @@ func TestResubmissionRestartsTheDeadlines(t *testing.T) {
 		t.Errorf("fresh resubmission already breached: %+v", got)
 	}
 }
+
+// TestStampedDeadlinesAreTheOnesJudged: a ticket carries the deadlines of
+// the limits in force at its last change; a later change of the limits does
+// not move them until the ticket changes again.
+func TestStampedDeadlinesAreTheOnesJudged(t *testing.T) {
+	before := DefaultDeadlines()
+	r := before.Stamp(waiting("u", Urgent, false, 0)) // claim by +1h, decide by +4h
+	if r.ClaimBy == nil || !r.ClaimBy.Equal(now.Add(time.Hour)) || !r.DecideBy.Equal(now.Add(4*time.Hour)) {
+		t.Fatalf("stamped %v %v", r.ClaimBy, r.DecideBy)
+	}
+	after := before
+	after.Urgent = Limits{Claim: 30 * time.Minute, Decide: 2 * time.Hour}
+	if got := after.Breaches(r, now.Add(45*time.Minute)); got != nil {
+		t.Errorf("judged by the new limits: %+v", got)
+	}
+	if got := after.Breaches(after.Stamp(r), now.Add(45*time.Minute)); len(got) != 1 || got[0].Kind != ClaimBreach {
+		t.Errorf("restamped and judged: %+v, want the new claim deadline passed", got)
+	}
+	if draft := before.Stamp(Referral{Status: Draft, ClaimBy: r.ClaimBy}); draft.ClaimBy != nil || draft.DecideBy != nil {
+		t.Errorf("a ticket never queued keeps deadlines %v %v", draft.ClaimBy, draft.DecideBy)
+	}
+}

@@ -198,6 +198,10 @@ type Referral struct {
 	// run from it.
 	SubmittedAt *time.Time `json:"submitted_at"`
 	QueuedAt    *time.Time `json:"queued_at"`
+	// ClaimBy and DecideBy are the current desk's deadlines as stamped by
+	// Deadlines.Stamp at the ticket's last change; nil until it is queued.
+	ClaimBy     *time.Time `json:"claim_by"`
+	DecideBy    *time.Time `json:"decide_by"`
 	ClaimedAt   *time.Time `json:"claimed_at"`
 	ClaimedBy   string     `json:"claimed_by,omitempty"`
 	DecidedAt   *time.Time `json:"decided_at"`

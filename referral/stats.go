@@ -142,7 +142,7 @@ func Percentile(sorted []int64, p float64) (v int64, ok bool) {
 // time or still waits (or is held) undecided past it. A ticket never queued
 // has no deadlines.
 func (d Deadlines) Overruns(r Referral, asOf time.Time) (claim, decide bool) {
-	claimBy, decideBy := d.Due(r)
+	claimBy, decideBy := d.dueOf(r)
 	if claimBy.IsZero() {
 		return false, false
 	}

@@ -378,6 +378,9 @@ func matrix() []row {
 			in.Reason = "补充：心电图提示ST段压低"
 			return request{path: "/api/v1/referrals/" + d.ID, body: in, ifMatch: d.Version}
 		}, referralRule(http.StatusOK, referralWriters...)},
+		{"GET", "/api/v1/referrals/{referralID}/escalations", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/referrals/" + f.ticket[s] + "/escalations"}
+		}, referralRule(http.StatusOK)},
 		{"POST", "/api/v1/referrals/{referralID}/actions/{action}", func(f *fixture, _ auth.Role, s scope) request {
 			// A fresh submitted ticket each time, cancelled by the caller: the
 			// referring side's doctors and desk may cancel what they sent.

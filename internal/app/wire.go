@@ -44,12 +44,23 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		return err
 	}
 
+	// One set of deadlines for the service (which stamps them on tickets),
+	// the relay's rebuild and the watcher. A Config built in code without
+	// them (tests) gets the program's defaults.
+	deadlines := a.cfg.ReferralDeadlines
+	if deadlines == (referral.Deadlines{}) {
+		deadlines = referral.DefaultDeadlines()
+	}
+	if err := deadlines.Validate(); err != nil {
+		return err
+	}
+
 	s := &a.svc
 	s.audit = audit.NewLog(store.NewAuditLog(a.DB), nil)
 	s.directory = directory.NewService(a.DB, store.NewDirectory(a.DB), s.audit)
 	s.patients = patient.NewService(a.DB, store.NewPatients(a.DB), box, s.audit)
 	s.referrals = referrals.NewService(a.DB, store.NewReferrals(a.DB), s.audit, s.patients,
-		referrals.NewDirectoryRoutes(store.NewDirectory(a.DB), nil), nil, referral.DefaultDeadlines())
+		referrals.NewDirectoryRoutes(store.NewDirectory(a.DB), nil), nil, deadlines)
 	s.beds = referrals.NewBeds(s.referrals, store.NewReferrals(a.DB), store.NewDirectory(a.DB))
 	blobs, err := a.openBlobs()
 	if err != nil {
@@ -77,7 +88,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Patients = s.patients
 	d.Referrals = s.referrals
 	d.Attachments = s.files
-	queues := queue.New(a.KV, queue.Options{})
+	queues := queue.New(a.KV, queue.Options{AgingAfter: a.cfg.ReferralAging})
 	d.BedPools = s.beds
 	desks := referrals.NewDesks(s.referrals, queues)
 	d.Queues = desks
@@ -85,11 +96,36 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
 	d.Stopping = a.stopping
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
-	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, referral.DefaultDeadlines(), 0)
+	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, deadlines, 0)
 	// Every instance relays: the queue applies each change once whatever
 	// the number of deliveries, and the relays share the outbox rows.
-	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, referral.DefaultDeadlines(), a.log)
+	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, deadlines, a.log)
 	go relay.Run(a.stopping, 250*time.Millisecond, 5*time.Second)
+	// Every instance runs the watcher; the lease lets one tick at a time.
+	lease, err := kv.NewLease(a.KV, "referral-deadlines", referrals.NewInstanceID(), 15*time.Second)
+	if err != nil {
+		return err
+	}
+	watcher := referrals.NewWatcher(a.DB, store.NewReferrals(a.DB), s.audit, lease, deadlines,
+		referrals.WatcherOptions{Webhook: a.cfg.EscalationWebhook != "", Log: a.log})
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		watcher.Run(a.stopping, 2*time.Second)
+	}()
+	// Close waits for the watcher to give its lease up before Redis closes,
+	// so a restarted or remaining instance takes over at once.
+	a.closers = append(a.closers, func() {
+		select {
+		case <-watching:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	if a.cfg.EscalationWebhook != "" {
+		hook := referrals.NewWebhook(store.NewReferrals(a.DB), a.cfg.EscalationWebhook,
+			referrals.WebhookOptions{Secret: a.cfg.EscalationWebhookSecret, Log: a.log})
+		go hook.Run(a.stopping, time.Second)
+	}
 	keys := store.NewIdempotencyKeys(a.DB, 0)
 	d.Idempotency = keys
 	d.Tx = a.DB

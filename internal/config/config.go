@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"duikou/internal/logging"
+	"duikou/referral"
 )
 
 // Config is everything main needs to start the server.
@@ -33,6 +35,16 @@ type Config struct {
 	AllowedOrigins  []string
 	TrustProxy      bool
 	ShutdownTimeout time.Duration
+
+	// ReferralDeadlines are the claim and decide limits per band;
+	// ReferralAging lifts a waiting routine ticket to the urgent band of the
+	// queue (0: never). Aging changes the order only, never the deadlines.
+	ReferralDeadlines referral.Deadlines
+	ReferralAging     time.Duration
+	// EscalationWebhook, when set, receives every escalation (POST, JSON),
+	// signed with EscalationWebhookSecret when that is set.
+	EscalationWebhook       string
+	EscalationWebhookSecret string
 }
 
 // TLS reports whether the server serves HTTPS itself.
@@ -57,7 +69,15 @@ var settings = []setting{
 	{"allowed-origins", "DUIKOU_ALLOWED_ORIGINS", "", "comma-separated extra origins allowed for browser requests and WebSockets"},
 	{"trust-proxy", "DUIKOU_TRUST_PROXY", "false", "take client addresses from X-Forwarded-For (behind a load balancer)"},
 	{"shutdown-timeout", "DUIKOU_SHUTDOWN_TIMEOUT", "20s", "how long a graceful stop waits for in-flight requests"},
+	{"referral-deadlines", "DUIKOU_REFERRAL_DEADLINES", DefaultReferralDeadlines, "claim/decide limits per band (green, emergency, urgent, routine); bands left out keep their default"},
+	{"referral-aging", "DUIKOU_REFERRAL_AGING", "12h", "a routine ticket waiting this long is served with the urgent ones (0 switches aging off); deadlines stay routine"},
+	{"escalation-webhook", "DUIKOU_ESCALATION_WEBHOOK", "", "http(s) URL that receives every escalation (POST, JSON, retried until 2xx)"},
+	{"escalation-webhook-secret", "DUIKOU_ESCALATION_WEBHOOK_SECRET", "", "key of the webhook's X-Duikou-Signature header (sha256= HMAC-SHA256 of the body)"},
 }
+
+// DefaultReferralDeadlines is referral.DefaultDeadlines in the setting's
+// form.
+const DefaultReferralDeadlines = "green=5m/10m,emergency=15m/30m,urgent=1h/4h,routine=24h/72h"
 
 // Usage writes the settings table (for -h and the README).
 func Usage(w io.Writer) {
@@ -67,7 +87,7 @@ func Usage(w io.Writer) {
 		if s.def != "" {
 			def = " (default " + s.def + ")"
 		}
-		fmt.Fprintf(w, "  -%-18s %-24s %s%s\n", s.flag, s.env, s.help, def)
+		fmt.Fprintf(w, "  -%-26s %-33s %s%s\n", s.flag, s.env, s.help, def)
 	}
 }
 
@@ -126,6 +146,23 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			c.AllowedOrigins = append(c.AllowedOrigins, o)
 		}
 	}
+	if c.ReferralDeadlines, err = ParseDeadlines(get("referral-deadlines")); err != nil {
+		errs = append(errs, fmt.Errorf("-referral-deadlines: %w", err))
+	}
+	if aging := get("referral-aging"); aging != "0" && aging != "0s" {
+		if c.ReferralAging, err = parseLimit(aging); err != nil {
+			errs = append(errs, fmt.Errorf("-referral-aging: %q is not 0 (off) or a positive duration like 12h or 2d", aging))
+		}
+	}
+	c.EscalationWebhook, c.EscalationWebhookSecret = get("escalation-webhook"), get("escalation-webhook-secret")
+	if c.EscalationWebhook != "" {
+		u, err := url.Parse(c.EscalationWebhook)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("-escalation-webhook: must be an absolute http or https URL"))
+		}
+	} else if c.EscalationWebhookSecret != "" {
+		errs = append(errs, errors.New("-escalation-webhook-secret goes with -escalation-webhook"))
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
@@ -153,3 +190,62 @@ type stringValue struct {
 func (v *stringValue) String() string     { return v.s }
 func (v *stringValue) Set(s string) error { v.s = s; return nil }
 func (v *stringValue) IsBoolFlag() bool   { return v.isBool }
+
+// ParseDeadlines reads the referral deadline setting: comma-separated
+// band=claim/decide pairs, like "green=5m/10m,routine=1d/3d". Durations are
+// Go durations or whole days ("3d"). A band left out keeps its default; the
+// result must pass referral.Deadlines.Validate (positive limits, claim no
+// later than decide, no band due sooner than a more urgent one).
+func ParseDeadlines(s string) (referral.Deadlines, error) {
+	d := referral.DefaultDeadlines()
+	bands := map[string]*referral.Limits{"green": &d.Green, "emergency": &d.Emergency, "urgent": &d.Urgent, "routine": &d.Routine}
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, limits, ok := strings.Cut(part, "=")
+		name = strings.ToLower(strings.TrimSpace(name))
+		l, known := bands[name]
+		switch {
+		case !ok:
+			return d, fmt.Errorf("%q is not band=claim/decide", part)
+		case !known:
+			return d, fmt.Errorf("unknown band %q (green, emergency, urgent, routine)", name)
+		case seen[name]:
+			return d, fmt.Errorf("band %s given twice", name)
+		}
+		seen[name] = true
+		claim, decide, ok := strings.Cut(limits, "/")
+		if !ok {
+			return d, fmt.Errorf("%s: %q is not claim/decide, like 5m/10m", name, limits)
+		}
+		var err error
+		if l.Claim, err = parseLimit(claim); err != nil {
+			return d, fmt.Errorf("%s claim: %w", name, err)
+		}
+		if l.Decide, err = parseLimit(decide); err != nil {
+			return d, fmt.Errorf("%s decide: %w", name, err)
+		}
+	}
+	return d, d.Validate()
+}
+
+// parseLimit reads a positive duration: a Go duration or whole days ("3d").
+func parseLimit(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	var d time.Duration
+	var err error
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days int
+		days, err = strconv.Atoi(n)
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration like 10m, 4h or 3d", s)
+	}
+	return d, nil
+}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"duikou/referral"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -50,6 +52,89 @@ func TestBadSettingsAreNamed(t *testing.T) {
 		_, err := Load(tc.args, env(tc.env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%v, %v) = %v; want an error naming %s", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestReferralDeadlinesDefaultToTheProgramsLimits(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReferralDeadlines != referral.DefaultDeadlines() || c.ReferralAging != 12*time.Hour ||
+		c.EscalationWebhook != "" || c.EscalationWebhookSecret != "" {
+		t.Fatalf("defaults: %+v aging %v webhook %q", c.ReferralDeadlines, c.ReferralAging, c.EscalationWebhook)
+	}
+}
+
+func TestParseDeadlines(t *testing.T) {
+	def := referral.DefaultDeadlines()
+	with := func(f func(d *referral.Deadlines)) referral.Deadlines { d := def; f(&d); return d }
+	cases := []struct {
+		name, in string
+		want     referral.Deadlines
+		err      string // part of the error; "" for none
+	}{
+		{"the documented default", DefaultReferralDeadlines, def, ""},
+		{"empty keeps every default", "", def, ""},
+		{"one band, the others default", "green=3m/8m", with(func(d *referral.Deadlines) {
+			d.Green = referral.Limits{Claim: 3 * time.Minute, Decide: 8 * time.Minute}
+		}), ""},
+		{"days, spaces and capitals", " Routine = 2d/5d , urgent=30m/2h", with(func(d *referral.Deadlines) {
+			d.Routine = referral.Limits{Claim: 48 * time.Hour, Decide: 120 * time.Hour}
+			d.Urgent = referral.Limits{Claim: 30 * time.Minute, Decide: 2 * time.Hour}
+		}), ""},
+		{"unknown band", "purple=1m/2m", def, `unknown band "purple"`},
+		{"no limits", "green", def, "is not band=claim/decide"},
+		{"one limit only", "green=5m", def, "is not claim/decide"},
+		{"not a duration", "green=five/10m", def, "green claim"},
+		{"zero", "green=0s/10m", def, "green claim"},
+		{"negative", "green=5m/-10m", def, "green decide"},
+		{"a band twice", "green=5m/10m,green=4m/9m", def, "given twice"},
+		{"claim after decide", "green=10m/5m", def, "must not exceed the decide limit"},
+		{"a band due sooner than a more urgent one", "emergency=4m/30m", def, "emergency must not be due sooner than green"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ParseDeadlines(c.in)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("ParseDeadlines(%q) = %v; want an error with %q", c.in, err, c.err)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("ParseDeadlines(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+			}
+		})
+	}
+}
+
+func TestEscalationSettings(t *testing.T) {
+	c, err := Load([]string{"-referral-aging", "0", "-referral-deadlines", "green=4m/9m"}, env(map[string]string{
+		"DUIKOU_ESCALATION_WEBHOOK": "https://pager.example/hook", "DUIKOU_ESCALATION_WEBHOOK_SECRET": "s3cret",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReferralAging != 0 || c.ReferralDeadlines.Green.Claim != 4*time.Minute ||
+		c.EscalationWebhook != "https://pager.example/hook" || c.EscalationWebhookSecret != "s3cret" {
+		t.Fatalf("got %+v", c)
+	}
+	bad := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-referral-deadlines", "green=5m"}, "-referral-deadlines"},
+		{[]string{"-referral-aging", "-1h"}, "-referral-aging"},
+		{[]string{"-referral-aging", "soon"}, "-referral-aging"},
+		{[]string{"-escalation-webhook", "pager.example/hook"}, "-escalation-webhook"},
+		{[]string{"-escalation-webhook", "ftp://pager.example/hook"}, "-escalation-webhook"},
+		{[]string{"-escalation-webhook-secret", "s3cret"}, "goes with -escalation-webhook"},
+	}
+	for _, b := range bad {
+		if _, err := Load(b.args, env(nil)); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("Load(%v) = %v; want an error naming %s", b.args, err, b.want)
 		}
 	}
 }

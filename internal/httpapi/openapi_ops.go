@@ -158,6 +158,8 @@ func operations() []operation {
 			ContentType: "text/html"},
 		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}/events", Summary: "A referral's history, oldest first", Tag: "referrals", Roles: clinical,
 			Response: List[referral.Event]{}},
+		{Method: http.MethodGet, Path: "/api/v1/referrals/{referralID}/escalations", Summary: "A referral's escalations: each claim or decide deadline that passed (kind, due, when raised, the status then), in the order raised; an escalation never changes the ticket", Tag: "referrals", Roles: clinical,
+			Response: List[referral.Escalation]{}},
 
 		{Method: http.MethodGet, Path: "/api/v1/referral-queues/{hospitalID}", Summary: "The caller's hospital's referral queue in serving order (green channel, emergency, urgent, routine; oldest first), with waiting times, deadlines and leases; the referral desk and supervisors only", Tag: "referrals", Roles: []auth.Role{auth.ReferralDesk},
 			Response: List[QueueItem]{}, Query: []queryParam{

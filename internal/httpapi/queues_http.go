@@ -76,6 +76,9 @@ type QueueItem struct {
 	DecideBy       *time.Time `json:"decide_by,omitempty"`
 	LeasedBy       string     `json:"leased_by,omitempty"`
 	LeasedUntil    *time.Time `json:"leased_until,omitempty"`
+	// Breached lists the deadlines (claim, decide) escalated for this
+	// ticket's stay in the queue; empty while none has passed.
+	Breached []referral.BreachKind `json:"breached"`
 }
 
 // QueueClaimRequest picks the department to claim from; empty means the
@@ -100,7 +103,11 @@ func queueItemOf(it queue.Item, now time.Time) QueueItem {
 	q := QueueItem{ID: it.ID, Number: it.Number, Version: it.Version, DepartmentID: it.DepartmentID,
 		Priority: it.Priority, GreenChannel: it.Green, Category: it.Category,
 		WaitingSince: it.WaitingSince.UTC(), QueuedAt: it.QueuedAt.UTC(),
-		ClaimBy: opt(it.ClaimBy), DecideBy: opt(it.DecideBy), LeasedBy: it.LeasedBy, LeasedUntil: opt(it.LeasedUntil)}
+		ClaimBy: opt(it.ClaimBy), DecideBy: opt(it.DecideBy), LeasedBy: it.LeasedBy, LeasedUntil: opt(it.LeasedUntil),
+		Breached: it.Breached}
+	if q.Breached == nil {
+		q.Breached = []referral.BreachKind{}
+	}
 	if !it.WaitingSince.IsZero() {
 		q.WaitingSeconds = max(0, int64(now.Sub(it.WaitingSince)/time.Second))
 	}

@@ -26,6 +26,7 @@ type ReferralService interface {
 	List(ctx context.Context, p auth.Principal, f store.ReferralFilter) ([]referral.Referral, error)
 	Act(ctx context.Context, p auth.Principal, id string, version int, a referral.Action, in referral.ActionInput) (referral.Referral, error)
 	Events(ctx context.Context, p auth.Principal, id string) ([]referral.Event, error)
+	Escalations(ctx context.Context, p auth.Principal, id string) ([]referral.Escalation, error)
 }
 
 // mountReferrals: referral tickets carry clinical data, so only clinical
@@ -41,6 +42,7 @@ func (a *API) mountReferrals(r chi.Router) {
 		r.Put("/referrals/{referralID}", a.refEdit)
 		r.Post("/referrals/{referralID}/actions/{action}", a.refAct)
 		r.Get("/referrals/{referralID}/events", a.refEvents)
+		r.Get("/referrals/{referralID}/escalations", a.refEscalations)
 	})
 	// Statistics are aggregates: the program office reads them too.
 	r.With(a.allow(referral.StatsReaders...)).Get("/referral-stats", a.refStats)
@@ -105,6 +107,21 @@ func (a *API) refEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	// A ticket's history is short and read whole: one page, no cursor.
 	writeJSON(w, http.StatusOK, List[referral.Event]{Items: evs})
+}
+
+// refEscalations lists the ticket's breached deadlines: raised by the
+// deadline watcher, never changing the ticket.
+func (a *API) refEscalations(w http.ResponseWriter, r *http.Request) {
+	es, err := a.Referrals.Escalations(r.Context(), auth.FromContext(r.Context()), chi.URLParam(r, "referralID"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if es == nil {
+		es = []referral.Escalation{}
+	}
+	// Two deadlines per queue visit: short, read whole.
+	writeJSON(w, http.StatusOK, List[referral.Escalation]{Items: es})
 }
 
 func (a *API) refList(w http.ResponseWriter, r *http.Request) {

@@ -317,3 +317,52 @@ func TestReferralsHTTPRetriedCreateAnswersTheSameTicket(t *testing.T) {
 		}
 	})
 }
+
+func TestReferralsHTTPEscalationsShowOnTheTicket(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		env := newRefHTTPEnv(t, db)
+		sub := env.act(t, env.doctor, env.create(t), "submit", nil, http.StatusOK)
+		path := "/api/v1/referrals/" + sub.ID + "/escalations"
+		list := func(token string) []referral.Escalation {
+			t.Helper()
+			res := env.do(token, http.MethodGet, path, nil)
+			if res.code != http.StatusOK {
+				t.Fatalf("escalations: %d %s", res.code, res.body)
+			}
+			var l List[referral.Escalation]
+			res.json(t, &l)
+			if l.Items == nil {
+				t.Fatal("no items array")
+			}
+			return l.Items
+		}
+		if got := list(env.desk); len(got) != 0 {
+			t.Fatalf("before any deadline: %+v", got)
+		}
+		// The urgent ticket waits unclaimed past its hour (the watcher's
+		// tick needs no lease).
+		at := sub.ClaimBy.Add(time.Second)
+		watcher := referrals.NewWatcher(db, store.NewReferrals(db), audit.NewLog(store.NewAuditLog(db), nil), nil,
+			referral.DefaultDeadlines(), referrals.WatcherOptions{Now: func() time.Time { return at }})
+		if n, err := watcher.Tick(context.Background()); err != nil || n != 1 {
+			t.Fatalf("tick: %d %v", n, err)
+		}
+		for _, token := range []string{env.doctor, env.desk} {
+			got := list(token)
+			if len(got) != 1 || got[0].Kind != referral.ClaimBreach || !got[0].Due.Equal(*sub.ClaimBy) ||
+				got[0].Status != referral.Submitted || !got[0].RaisedAt.Equal(at) || got[0].ReferralID != sub.ID {
+				t.Errorf("as %s: %+v", env.users[token].Username, got)
+			}
+		}
+		if res := env.do(env.outsider, http.MethodGet, path, nil); res.code != http.StatusNotFound {
+			t.Errorf("outsider: %d", res.code)
+		}
+		// The ticket itself is unchanged and carries its deadlines.
+		res := env.do(env.doctor, http.MethodGet, "/api/v1/referrals/"+sub.ID, nil)
+		var now referral.Referral
+		res.json(t, &now)
+		if now.Status != referral.Submitted || now.Version != sub.Version || now.ClaimBy == nil || !now.ClaimBy.Equal(*sub.ClaimBy) {
+			t.Errorf("after the escalation: %s v%d claim by %v", now.Status, now.Version, now.ClaimBy)
+		}
+	})
+}

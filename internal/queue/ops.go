@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"duikou/referral"
 )
 
 // upsertScript stores a ticket unless the queue already has this or a newer
@@ -50,8 +52,10 @@ return 1
 // removeScript takes a ticket out of its queue when it left at version (or
 // unconditionally when version is -1: a stale entry) and remembers the
 // version so a late, older upsert cannot bring it back.
+// Its breach marks go with it.
 // KEYS: entries, tombstone, leases, department queue (or any key when the
-// location is unknown). ARGV: id, version, expected slot, tombstone seconds.
+// location is unknown), breach marks. ARGV: id, version, expected slot,
+// tombstone seconds.
 var removeScript = redis.NewScript(`
 local v = tonumber(ARGV[2])
 local old = redis.call('HGET', KEYS[1], ARGV[1])
@@ -67,7 +71,17 @@ end
 if not old then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1] .. ':claim', ARGV[1] .. ':decide')
 redis.call('ZREM', KEYS[4], ARGV[1])
+return 1
+`)
+
+// breachScript marks a deadline of a queued ticket as escalated, with the
+// time it was due; a ticket no longer queued is not marked.
+// KEYS: entries, breach marks. ARGV: id, kind, due ms.
+var breachScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1] .. ':' .. ARGV[2], ARGV[3])
 return 1
 `)
 
@@ -212,7 +226,7 @@ func (q *Referrals) remove(ctx context.Context, id string, version int) (bool, e
 		if found {
 			zkey = q.deptQueueKey(h, d)
 		}
-		n, err := removeScript.Run(ctx, q.conn, []string{q.entriesKey(), q.tombKey(cid), q.leasesKey(), zkey},
+		n, err := removeScript.Run(ctx, q.conn, []string{q.entriesKey(), q.tombKey(cid), q.leasesKey(), zkey, q.breachKey()},
 			cid, version, slot, int(tombstoneTTL.Seconds())).Int()
 		if err != nil {
 			return false, fmt.Errorf("queue remove: %w", err)
@@ -294,9 +308,14 @@ func (q *Referrals) List(ctx context.Context, hospitalID, department string, lim
 	for i, m := range ms {
 		cids[i] = m.cid
 	}
+	marks := make([]string, 0, 2*len(cids))
+	for _, cid := range cids {
+		marks = append(marks, breachField(cid, referral.ClaimBreach), breachField(cid, referral.DecideBreach))
+	}
 	pipe = q.conn.Pipeline()
 	vals := pipe.HMGet(ctx, q.entriesKey(), cids...)
 	leases := pipe.HMGet(ctx, q.leasesKey(), cids...)
+	breached := pipe.HMGet(ctx, q.breachKey(), marks...)
 	tm := pipe.Time(ctx)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("queue list: %w", err)
@@ -316,6 +335,13 @@ func (q *Referrals) List(ctx context.Context, hospitalID, department string, lim
 			return nil, err
 		}
 		e.HospitalID, e.DepartmentID = hospitalID, m.dept
+		// A mark counts for the deadline it was raised for: after the
+		// ticket's deadlines moved (it re-entered a queue) it is history.
+		for k, due := range []time.Time{e.ClaimBy, e.DecideBy} {
+			if ms, ok := breached.Val()[2*i+k].(string); ok && !due.IsZero() && ms == strconv.FormatInt(due.UnixMilli(), 10) {
+				e.Breached = append(e.Breached, []referral.BreachKind{referral.ClaimBreach, referral.DecideBreach}[k])
+			}
+		}
 		it := Item{Entry: e, Score: m.score}
 		if l, ok := leases.Val()[i].(string); ok {
 			if user, until, ok := parseLease(l); ok && until.After(now) {
@@ -451,6 +477,11 @@ func (q *Referrals) Rebuild(ctx context.Context, source OpenTickets) (int, error
 			q.slotsKey(), q.tombKey(cid), q.leasesKey()}
 		upsertScript.EvalSha(ctx, pipe, keys, cid, e.Version, q.score(e, now), packRest(e),
 			e.HospitalID+"|"+e.DepartmentID, e.DepartmentID, e.Holder, q.opt.Lease.Milliseconds())
+		for _, k := range e.Breached {
+			if due := dueOf(e, k); !due.IsZero() {
+				pipe.HSet(ctx, q.breachKey(), breachField(cid, k), due.UnixMilli())
+			}
+		}
 		n++
 		if pending++; pending == batch {
 			return flush()
@@ -514,14 +545,54 @@ type Event struct {
 	DepartmentID string    `json:"department_id,omitempty"`
 	By           string    `json:"by,omitempty"`
 	At           time.Time `json:"at"`
+	// Escalations (Type EventEscalated) also say which deadline passed,
+	// when it was due, and the escalation's id: delivery is at least once,
+	// so a screen drops an id it has shown.
+	EscalationID string              `json:"escalation_id,omitempty"`
+	Kind         referral.BreachKind `json:"kind,omitempty"`
+	Due          *time.Time          `json:"due,omitempty"`
+	Number       string              `json:"number,omitempty"`
+	// Supervisors is set on events supervisors must see as well as the
+	// desk (escalations): they watch the same hospital channel.
+	Supervisors bool `json:"supervisors,omitempty"`
 }
 
-// Event types the queue itself publishes.
+// Event types the queue publishes; EventEscalated comes from the deadline
+// watcher through the outbox relay.
 const (
-	EventQueued  = "queued"
-	EventRemoved = "removed"
-	EventClaimed = "claimed"
+	EventQueued    = "queued"
+	EventRemoved   = "removed"
+	EventClaimed   = "claimed"
+	EventEscalated = "escalated"
 )
+
+// breachField names a deadline's mark in the breach hash.
+func breachField(cid string, k referral.BreachKind) string { return cid + ":" + string(k) }
+
+func dueOf(e Entry, k referral.BreachKind) time.Time {
+	if k == referral.ClaimBreach {
+		return e.ClaimBy
+	}
+	return e.DecideBy
+}
+
+// MarkBreached records that the queued ticket's deadline of kind k, due at
+// due, was escalated, so that List reports it; marked is false when the
+// ticket is not queued (it left meanwhile). Marking again changes nothing.
+func (q *Referrals) MarkBreached(ctx context.Context, id string, k referral.BreachKind, due time.Time) (marked bool, err error) {
+	cid, err := compactID(id)
+	if err != nil {
+		return false, err
+	}
+	if k != referral.ClaimBreach && k != referral.DecideBreach {
+		return false, fmt.Errorf("queue: unknown deadline %q", k)
+	}
+	n, err := breachScript.Run(ctx, q.conn, []string{q.entriesKey(), q.breachKey()}, cid, string(k), due.UnixMilli()).Int()
+	if err != nil {
+		return false, fmt.Errorf("queue mark breach: %w", err)
+	}
+	return n == 1, nil
+}
 
 // publish tells desks about a change the queue made. A lost notification
 // costs a screen one refresh, never a ticket, so failures are ignored.

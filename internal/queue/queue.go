@@ -57,6 +57,10 @@ type Entry struct {
 	// (claimed); Upsert and Rebuild give them a fresh lease unless someone
 	// holds a live one. A newer version without a holder ends any lease.
 	Holder string
+	// Breached lists the deadlines of this entry (ClaimBy, DecideBy) that
+	// have been escalated. Upsert ignores it (MarkBreached sets it); Rebuild
+	// restores it; List reports it.
+	Breached []referral.BreachKind
 }
 
 // Item is one line of a listed queue.
@@ -130,6 +134,7 @@ func (q *Referrals) entriesKey() string { return q.conn.Key("q", "e") }
 func (q *Referrals) leasesKey() string  { return q.conn.Key("q", "l") }
 func (q *Referrals) slotsKey() string   { return q.conn.Key("q", "s") }
 func (q *Referrals) builtKey() string   { return q.conn.Key("q", "built") }
+func (q *Referrals) breachKey() string  { return q.conn.Key("q", "b") }
 func (q *Referrals) deptQueueKey(hospitalID, departmentID string) string {
 	return q.conn.Key("q", "z", hospitalID, departmentID)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -140,7 +141,7 @@ func TestUpsertIsIdempotentByVersionAndKeepsBoardFields(t *testing.T) {
 			t.Fatalf("one ticket expected, got %v", ids(got))
 		}
 		want := v2
-		if got[0].Entry != want {
+		if !reflect.DeepEqual(got[0].Entry, want) {
 			t.Fatalf("board fields\n got %+v\nwant %+v", got[0].Entry, want)
 		}
 
@@ -384,7 +385,7 @@ func TestRebuildAfterRedisLossRestoresTheSameQueues(t *testing.T) {
 			t.Fatalf("order after rebuild\n got %v\nwant %v", ids(after), ids(before))
 		}
 		for i := range after {
-			if after[i].Entry != before[i].Entry {
+			if !reflect.DeepEqual(after[i].Entry, before[i].Entry) {
 				t.Fatalf("entry changed by rebuild: %+v vs %+v", after[i].Entry, before[i].Entry)
 			}
 		}
@@ -464,6 +465,64 @@ func TestTicketsSubmittedInTheSameMillisecondKeepIDOrder(t *testing.T) {
 		got, _ := q.List(context.Background(), hospA, "", 10)
 		if !slices.Equal(ids(got), []string{early.ID, late.ID}) {
 			t.Fatalf("tie order %v", ids(got))
+		}
+	})
+}
+
+func TestQueueMarksEscalatedDeadlinesOfQueuedTicketsOnly(t *testing.T) {
+	bothServers(t, func(t *testing.T, conn *kv.Conn) {
+		ctx := context.Background()
+		q := queue.New(conn, queue.Options{Now: func() time.Time { return base }})
+		late, gone := waiting(1, cardio, referral.Urgent, false, base, 90), waiting(2, cardio, referral.Urgent, false, base, 90)
+		mustUpsert(t, q, late, gone)
+		mark := func(e queue.Entry, k referral.BreachKind, due time.Time) bool {
+			t.Helper()
+			ok, err := q.MarkBreached(ctx, e.ID, k, due)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		breached := func() map[string][]referral.BreachKind {
+			t.Helper()
+			items, err := q.List(ctx, hospA, "", 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := map[string][]referral.BreachKind{}
+			for _, it := range items {
+				out[it.ID] = it.Breached
+			}
+			return out
+		}
+		if !mark(late, referral.ClaimBreach, late.ClaimBy) || !mark(late, referral.ClaimBreach, late.ClaimBy) || !mark(gone, referral.ClaimBreach, gone.ClaimBy) {
+			t.Fatal("marking a queued ticket (again) was refused")
+		}
+		if got := breached(); !slices.Equal(got[late.ID], []referral.BreachKind{referral.ClaimBreach}) || len(got[gone.ID]) != 1 {
+			t.Fatalf("marks %v", got)
+		}
+		// The ticket leaves the queue: its mark goes with it, and a late
+		// mark does not bring it back.
+		if err := q.Remove(ctx, gone.ID, 2); err != nil {
+			t.Fatal(err)
+		}
+		if mark(gone, referral.DecideBreach, gone.DecideBy) {
+			t.Error("a ticket no longer queued was marked")
+		}
+		if n, err := conn.HLen(ctx, conn.Key("q", "b")).Result(); err != nil || n != 1 {
+			t.Errorf("%d marks kept (%v), want only the queued ticket's", n, err)
+		}
+		// Re-queued with new deadlines (a resubmission), the old mark is
+		// history: the entry shows no breach until the new one is raised.
+		again := late
+		again.Version, again.QueuedAt = 2, base
+		again.ClaimBy, again.DecideBy = base.Add(time.Hour), base.Add(4*time.Hour)
+		mustUpsert(t, q, again)
+		if got := breached(); len(got[late.ID]) != 0 {
+			t.Errorf("re-queued ticket still marked %v", got[late.ID])
+		}
+		if _, err := q.MarkBreached(ctx, late.ID, "late", late.DecideBy); err == nil {
+			t.Error("an unknown deadline kind was accepted")
 		}
 	})
 }

@@ -23,6 +23,7 @@ type RelayStore interface {
 	TakeOutbox(ctx context.Context, topic string, limit int) ([]store.OutboxMessage, error)
 	MarkPublished(ctx context.Context, ids []int64, at time.Time) error
 	ForEachQueued(ctx context.Context, fn func(referral.Referral) error) error
+	OpenEscalations(ctx context.Context) (map[string][]referral.BreachKind, error)
 }
 
 var _ RelayStore = (*store.Referrals)(nil)
@@ -52,31 +53,41 @@ func NewRelay(db sqldb.DB, st RelayStore, q *queue.Referrals, deadlines referral
 	return &Relay{db: db, st: st, q: q, deadlines: deadlines, log: log, now: sqldb.Now}
 }
 
-// Flush delivers unpublished changes until none is left and returns how many
-// it delivered. Each batch is marked published in the transaction that took
-// it, after the queue accepted it, so a failure leaves the batch for the
-// next attempt.
+// Flush delivers unpublished changes, then escalations, until none is left
+// and returns how many it delivered. Each batch is marked published in the
+// transaction that took it, after the queue accepted it, so a failure leaves
+// the batch for the next attempt. Changes go first: an escalation's ticket
+// is then on the board to be marked.
 func (r *Relay) Flush(ctx context.Context) (int, error) {
 	total := 0
-	for {
-		n, err := r.flushBatch(ctx)
-		total += n
-		if err != nil || n < relayBatch {
-			return total, err
+	for _, t := range []struct {
+		topic string
+		apply func(context.Context, store.OutboxMessage) error
+	}{{TopicChanged, r.apply}, {TopicEscalated, r.applyEscalation}} {
+		for {
+			n, err := r.flushBatch(ctx, t.topic, t.apply)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < relayBatch {
+				break
+			}
 		}
 	}
+	return total, nil
 }
 
-func (r *Relay) flushBatch(ctx context.Context) (int, error) {
+func (r *Relay) flushBatch(ctx context.Context, topic string, apply func(context.Context, store.OutboxMessage) error) (int, error) {
 	n := 0
 	err := r.db.InTx(ctx, func(ctx context.Context) error {
-		msgs, err := r.st.TakeOutbox(ctx, TopicChanged, relayBatch)
+		msgs, err := r.st.TakeOutbox(ctx, topic, relayBatch)
 		if err != nil {
 			return err
 		}
 		ids := make([]int64, 0, len(msgs))
 		for _, m := range msgs {
-			if err := r.apply(ctx, m); err != nil {
+			if err := apply(ctx, m); err != nil {
 				return err
 			}
 			ids = append(ids, m.ID)
@@ -140,6 +151,28 @@ func (r *Relay) notify(ctx context.Context, c Change) {
 	}
 }
 
+// applyEscalation marks the breach on the ticket's queue entry and pushes
+// it to the receiving hospital's channel, which its desk screens and its
+// supervisors watch. Delivered at least once: a repeated push carries the
+// same escalation id, and marking again changes nothing.
+func (r *Relay) applyEscalation(ctx context.Context, m store.OutboxMessage) error {
+	var e Escalated
+	if err := json.Unmarshal([]byte(m.Payload), &e); err != nil {
+		r.log.ErrorContext(ctx, "outbox message does not decode; skipped", "outbox_id", m.ID, "err", err)
+		return nil
+	}
+	if e.HospitalID == "" {
+		r.log.ErrorContext(ctx, "escalation names no receiving hospital; skipped", "outbox_id", m.ID, "referral_id", e.ReferralID)
+		return nil
+	}
+	if _, err := r.q.MarkBreached(ctx, e.ReferralID, e.Kind, e.Due); err != nil {
+		return err
+	}
+	due := e.Due
+	return r.q.Publish(ctx, e.HospitalID, queue.Event{Type: queue.EventEscalated, ID: e.ReferralID, DepartmentID: e.DepartmentID,
+		EscalationID: e.ID, Kind: e.Kind, Due: &due, Number: e.Number, Supervisors: true, At: e.RaisedAt})
+}
+
 // changeEntry is the board entry of a relayed change.
 func changeEntry(c Change) queue.Entry {
 	e := queue.Entry{ID: c.ID, Version: c.Version, HospitalID: c.ReceivingHospitalID, DepartmentID: c.ReceivingDepartmentID,
@@ -163,8 +196,13 @@ func changeEntry(c Change) queue.Entry {
 	return e
 }
 
-// ForEachQueued is the database's view of the queues, for a rebuild.
+// ForEachQueued is the database's view of the queues, for a rebuild: the
+// tickets with the deadlines stamped on them and the ones escalated.
 func (r *Relay) ForEachQueued(ctx context.Context, fn func(queue.Entry) error) error {
+	escalated, err := r.st.OpenEscalations(ctx)
+	if err != nil {
+		return err
+	}
 	return r.st.ForEachQueued(ctx, func(t referral.Referral) error {
 		e := queue.Entry{ID: t.ID, Version: t.Version, HospitalID: t.ReceivingHospitalID, DepartmentID: t.ReceivingDepartmentID,
 			Number: t.Number, Priority: t.Priority, Green: t.GreenChannel, Category: t.GreenCategory}
@@ -174,7 +212,12 @@ func (r *Relay) ForEachQueued(ctx context.Context, fn func(queue.Entry) error) e
 		if t.QueuedAt != nil {
 			e.QueuedAt = *t.QueuedAt
 		}
-		e.ClaimBy, e.DecideBy = r.deadlines.Due(t)
+		if t.ClaimBy != nil && t.DecideBy != nil {
+			e.ClaimBy, e.DecideBy = *t.ClaimBy, *t.DecideBy
+		} else {
+			e.ClaimBy, e.DecideBy = r.deadlines.Due(t) // not stamped yet: the watcher stamps it soon
+		}
+		e.Breached = escalated[t.ID]
 		if t.Status == referral.Claimed {
 			e.Holder = t.ClaimedBy
 		}

@@ -41,6 +41,7 @@ type Store interface {
 	ReleaseBed(ctx context.Context, referralID, by, reason string, at time.Time) (referral.BedReservation, bool, error)
 	// AttachmentsByID returns the uploaded files among ids, by id.
 	AttachmentsByID(ctx context.Context, ids []string) (map[string]attachment.Attachment, error)
+	Escalations(ctx context.Context, referralID string) ([]referral.Escalation, error)
 }
 
 var _ Store = (*store.Referrals)(nil)
@@ -318,6 +319,7 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 		if decideErr != nil {
 			return decideErr
 		}
+		next = s.deadlines.Stamp(next)
 		if needsBed {
 			if err := s.reserveBed(ctx, p, next, now); err != nil {
 				return err
@@ -424,6 +426,7 @@ func (s *Service) redirect(ctx context.Context, p auth.Principal, old referral.R
 		}
 	}
 	n.ID = newID()
+	n = s.deadlines.Stamp(n)
 	if n.Number, err = s.number(ctx, now); err != nil {
 		return old, err
 	}
@@ -481,10 +484,8 @@ func (s *Service) enqueue(ctx context.Context, r referral.Referral, at time.Time
 	c := Change{
 		ID: r.ID, Number: r.Number, Status: r.Status, ReferringHospitalID: r.ReferringHospitalID, ReceivingHospitalID: r.ReceivingHospitalID,
 		ReceivingDepartmentID: r.ReceivingDepartmentID, Priority: r.Priority, GreenChannel: r.GreenChannel,
-		GreenCategory: r.GreenCategory, SubmittedAt: r.SubmittedAt, QueuedAt: r.QueuedAt, ClaimedBy: r.ClaimedBy, Version: r.Version,
-	}
-	if claimBy, decideBy := s.deadlines.Due(r); !claimBy.IsZero() {
-		c.ClaimBy, c.DecideBy = &claimBy, &decideBy
+		GreenCategory: r.GreenCategory, SubmittedAt: r.SubmittedAt, QueuedAt: r.QueuedAt, ClaimBy: r.ClaimBy, DecideBy: r.DecideBy,
+		ClaimedBy: r.ClaimedBy, Version: r.Version,
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -533,6 +534,23 @@ func (s *Service) Events(ctx context.Context, p auth.Principal, id string) ([]re
 		return nil, err
 	}
 	return evs, nil
+}
+
+// Escalations returns the breached deadlines of a ticket the caller's
+// hospital is a party to, in the order they were raised.
+func (s *Service) Escalations(ctx context.Context, p auth.Principal, id string) ([]referral.Escalation, error) {
+	r, err := s.visible(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	es, err := s.store.Escalations(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.record(ctx, p, ActionRead, r, audit.Success, "escalations"); err != nil {
+		return nil, err
+	}
+	return es, nil
 }
 
 // List returns tickets the caller's hospital is a party to, matching f,

@@ -53,7 +53,7 @@ func (s *Referrals) ReferralStats(ctx context.Context, q ReferralStatsQuery, fn 
 	where := " WHERE " + strings.Join(w.conds, " AND ")
 	w.args = append(w.args, q.Limit)
 	rows, err := s.db.Query(ctx, `SELECT r.direction, r.priority, r.green_channel, r.status,
-		r.referring_hospital_id, r.submitted_at, r.queued_at, r.claimed_at, r.decided_at,
+		r.referring_hospital_id, r.submitted_at, r.queued_at, r.claimed_at, r.decided_at, r.claim_by, r.decide_by,
 		CASE WHEN r.direction = 'up' THEN r.diagnoses ELSE '[]' END, COALESCE(h.name, ''), COALESCE(h.tier, '')
 		FROM referrals r LEFT JOIN hospitals h ON h.id = r.referring_hospital_id`+where+
 		fmt.Sprintf(" LIMIT $%d", len(w.args)), w.args...)
@@ -66,7 +66,7 @@ func (s *Referrals) ReferralStats(ctx context.Context, q ReferralStatsQuery, fn 
 		t := &row.Ticket
 		var direction, priority, status, diagnoses string
 		if err := rows.Scan(&direction, &priority, &t.GreenChannel, &status, &t.ReferringHospitalID,
-			&t.SubmittedAt, &t.QueuedAt, &t.ClaimedAt, &t.DecidedAt, &diagnoses, &row.ReferrerName, &row.ReferrerTier); err != nil {
+			&t.SubmittedAt, &t.QueuedAt, &t.ClaimedAt, &t.DecidedAt, &t.ClaimBy, &t.DecideBy, &diagnoses, &row.ReferrerName, &row.ReferrerTier); err != nil {
 			return err
 		}
 		t.Direction, t.Priority, t.Status = referral.Direction(direction), referral.Priority(priority), referral.Status(status)

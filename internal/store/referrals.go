@@ -52,6 +52,9 @@ type OutboxMessage struct {
 	Payload     string
 	CreatedAt   time.Time
 	PublishedAt *time.Time
+	// Attempts counts the deliveries tried, for consumers that claim rows
+	// (ClaimOutbox) and back off between attempts.
+	Attempts int
 }
 
 const referralCols = `id, number, direction, priority, green_channel, green_category, transfer_risk,
@@ -62,7 +65,7 @@ const referralCols = `id, number, direction, priority, green_channel, green_cate
 	status, version, created_by, created_at, updated_at, submitted_at, queued_at, claimed_at, claimed_by,
 	decided_at, decided_by, scheduled_at, departed_at, arrived_at, completed_at, completed_by, closed_at, ended_at,
 	reject_reason, decision_note, info_question, info_answer, redirect, schedule, end_reason,
-	fee_waived, exam_slip_number, bed_reservation_id, outcome, feedback`
+	fee_waived, exam_slip_number, bed_reservation_id, outcome, feedback, claim_by, decide_by`
 
 // refNull stores an empty id or number as NULL.
 func refNull(s string) *string {
@@ -132,7 +135,7 @@ func referralArgs(r referral.Referral) ([]any, error) {
 		string(r.Status), r.Version, r.CreatedBy, r.CreatedAt, r.UpdatedAt, r.SubmittedAt, r.QueuedAt, r.ClaimedAt, refNull(r.ClaimedBy),
 		r.DecidedAt, refNull(r.DecidedBy), r.ScheduledAt, r.DepartedAt, r.ArrivedAt, r.CompletedAt, refNull(r.CompletedBy), r.ClosedAt, r.EndedAt,
 		string(r.RejectReason), r.DecisionNote, r.InfoQuestion, r.InfoAnswer, redirect, schedule, r.EndReason,
-		r.FeeWaived, r.ExamSlipNumber, refNull(r.BedReservationID), string(r.Outcome), r.Feedback,
+		r.FeeWaived, r.ExamSlipNumber, refNull(r.BedReservationID), string(r.Outcome), r.Feedback, r.ClaimBy, r.DecideBy,
 	}, nil
 }
 
@@ -152,7 +155,7 @@ func scanReferral(row sqldb.Row) (referral.Referral, error) {
 		&status, &r.Version, &r.CreatedBy, &r.CreatedAt, &r.UpdatedAt, &r.SubmittedAt, &r.QueuedAt, &r.ClaimedAt, &claimedBy,
 		&r.DecidedAt, &decidedBy, &r.ScheduledAt, &r.DepartedAt, &r.ArrivedAt, &r.CompletedAt, &completedBy, &r.ClosedAt, &r.EndedAt,
 		&rejectReason, &r.DecisionNote, &r.InfoQuestion, &r.InfoAnswer, &redirect, &schedule, &r.EndReason,
-		&r.FeeWaived, &r.ExamSlipNumber, &bed, &outcome, &r.Feedback)
+		&r.FeeWaived, &r.ExamSlipNumber, &bed, &outcome, &r.Feedback, &r.ClaimBy, &r.DecideBy)
 	if err != nil {
 		return referral.Referral{}, err
 	}

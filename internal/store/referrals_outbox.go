@@ -49,7 +49,7 @@ func (s *Referrals) MarkPublished(ctx context.Context, ids []int64, at time.Time
 // queuedCols are what a desk queue needs of a ticket: reading only these
 // keeps a rebuild of many thousand tickets quick.
 const queuedCols = `id, number, status, version, receiving_hospital_id, receiving_department_id,
-	priority, green_channel, green_category, submitted_at, queued_at, claimed_by`
+	priority, green_channel, green_category, submitted_at, queued_at, claimed_by, claim_by, decide_by`
 
 // ForEachQueued calls fn with every ticket waiting in a desk queue
 // (submitted, or claimed and held by a desk member), oldest first. Only the
@@ -66,7 +66,7 @@ func (s *Referrals) ForEachQueued(ctx context.Context, fn func(referral.Referral
 		var number, hospital, department, claimedBy *string
 		var status, priority, category string
 		if err := rows.Scan(&r.ID, &number, &status, &r.Version, &hospital, &department,
-			&priority, &r.GreenChannel, &category, &r.SubmittedAt, &r.QueuedAt, &claimedBy); err != nil {
+			&priority, &r.GreenChannel, &category, &r.SubmittedAt, &r.QueuedAt, &claimedBy, &r.ClaimBy, &r.DecideBy); err != nil {
 			return err
 		}
 		r.Number, r.ReceivingHospitalID, r.ReceivingDepartmentID, r.ClaimedBy = refStr(number), refStr(hospital), refStr(department), refStr(claimedBy)

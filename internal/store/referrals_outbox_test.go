@@ -154,3 +154,76 @@ func TestReferralStoreForEachQueuedReadsTheWaitingTickets(t *testing.T) {
 		}
 	})
 }
+
+func TestReferralOutboxClaimHoldsMessagesUntilRetried(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		now := sqldb.Now()
+		for _, k := range []string{"a", "b", "c", "d"} {
+			if err := st.EnqueueOutbox(ctx, "hook", k, "{}", now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.EnqueueOutbox(ctx, "other", "x", "{}", now); err != nil {
+			t.Fatal(err)
+		}
+		claim := func(at time.Time, limit int) []store.OutboxMessage {
+			t.Helper()
+			ms, err := st.ClaimOutbox(ctx, "hook", limit, at, at.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ms
+		}
+		first := claim(now, 3)
+		if got := outboxTestIDs(first); !slices.Equal(got, []string{"a", "b", "c"}) || first[0].Attempts != 1 {
+			t.Fatalf("first claim %v (attempts %d), want a, b, c at their first attempt", got, first[0].Attempts)
+		}
+		if got := outboxTestIDs(claim(now, 3)); !slices.Equal(got, []string{"d"}) {
+			t.Fatalf("second claim %v, want only d: the others are held", got)
+		}
+		if err := st.MarkPublished(ctx, []int64{first[0].ID}, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RetryOutbox(ctx, first[1].ID, now.Add(10*time.Second), "receiver answered 500"); err != nil {
+			t.Fatal(err)
+		}
+		if got := outboxTestIDs(claim(now.Add(10*time.Second), 10)); !slices.Equal(got, []string{"b"}) {
+			t.Fatalf("at b's retry time %v, want b alone", got)
+		}
+		again := claim(now.Add(2*time.Minute), 10)
+		if got := outboxTestIDs(again); !slices.Equal(got, []string{"b", "c", "d"}) || again[0].Attempts != 3 || again[1].Attempts != 2 {
+			t.Fatalf("after the hold %v, want b, c, d again (the delivered a never)", got)
+		}
+	})
+}
+
+func TestReferralEscalationIsRecordedOncePerDeadline(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		now := sqldb.Now()
+		r := refTestTicket(dirTestID(), dirTestID(), now)
+		if err := st.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		due := now.Add(5 * time.Minute)
+		e := referral.Escalation{ReferralID: r.ID, Kind: referral.ClaimBreach, Due: due, RaisedAt: now.Add(6 * time.Minute), Status: referral.Submitted}
+		for i, c := range []struct {
+			kind  referral.BreachKind
+			due   time.Time
+			added bool
+		}{{referral.ClaimBreach, due, true}, {referral.ClaimBreach, due, false}, {referral.DecideBreach, due, true}, {referral.ClaimBreach, due.Add(time.Hour), true}} {
+			e.ID, e.Kind, e.Due = dirTestID(), c.kind, c.due
+			added, err := st.AddEscalation(ctx, e)
+			if err != nil || added != c.added {
+				t.Fatalf("%d: %s due %v added=%v (%v), want %v", i, c.kind, c.due, added, err, c.added)
+			}
+		}
+		es, err := st.Escalations(ctx, r.ID)
+		if err != nil || len(es) != 3 || !es[0].Due.Equal(due) || es[0].Status != referral.Submitted {
+			t.Fatalf("escalations %+v %v", es, err)
+		}
+	})
+}

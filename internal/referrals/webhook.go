@@ -1,0 +1,187 @@
+package referrals
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"duikou/internal/sqldb"
+	"duikou/internal/store"
+)
+
+// WebhookStore is what the webhook needs of storage; store.Referrals
+// implements it.
+type WebhookStore interface {
+	ClaimOutbox(ctx context.Context, topic string, limit int, now, hold time.Time) ([]store.OutboxMessage, error)
+	RetryOutbox(ctx context.Context, id int64, at time.Time, reason string) error
+	MarkPublished(ctx context.Context, ids []int64, at time.Time) error
+}
+
+var _ WebhookStore = (*store.Referrals)(nil)
+
+// Webhook headers. The signature is "sha256=" and the hex HMAC-SHA256 of
+// the body under the configured secret; the delivery header repeats the
+// body's id, which stays the same on every retry.
+const (
+	WebhookSignatureHeader = "X-Duikou-Signature"
+	WebhookDeliveryHeader  = "X-Duikou-Delivery"
+	WebhookEventHeader     = "X-Duikou-Event"
+)
+
+// WebhookOptions tune the webhook; zero values take the defaults.
+type WebhookOptions struct {
+	Secret  string        // HMAC key of the signature header; none when empty
+	Timeout time.Duration // per request (default 10s)
+	// Hold is how long a claimed message is kept from other consumers
+	// while it is being delivered (default a minute, more than Timeout).
+	Hold time.Duration
+	// Backoff is the wait after the first failed attempt; it doubles with
+	// each further one up to MaxBackoff (defaults 5s and 10 minutes).
+	Backoff, MaxBackoff time.Duration
+	Batch               int              // messages per round (default 20)
+	Client              *http.Client     // default: one with Timeout
+	Now                 func() time.Time // default sqldb.Now
+	Log                 *slog.Logger
+}
+
+// Webhook posts each escalation to an external URL (a hospital's paging
+// system, a duty phone gateway), from the outbox: at least once, retried
+// with backoff until the receiver answers 2xx. Every instance may run it:
+// a message is claimed for a while (ClaimOutbox) before it is sent, so
+// instances do not send the same one at the same time, and the HTTP call
+// holds no database lock.
+type Webhook struct {
+	st  WebhookStore
+	url string
+	opt WebhookOptions
+}
+
+// NewWebhook delivers to url.
+func NewWebhook(st WebhookStore, url string, opt WebhookOptions) *Webhook {
+	if opt.Timeout <= 0 {
+		opt.Timeout = 10 * time.Second
+	}
+	if opt.Hold <= opt.Timeout {
+		opt.Hold = max(time.Minute, 2*opt.Timeout)
+	}
+	if opt.Backoff <= 0 {
+		opt.Backoff = 5 * time.Second
+	}
+	if opt.MaxBackoff < opt.Backoff {
+		opt.MaxBackoff = max(10*time.Minute, opt.Backoff)
+	}
+	if opt.Batch <= 0 {
+		opt.Batch = 20
+	}
+	if opt.Client == nil {
+		opt.Client = &http.Client{Timeout: opt.Timeout}
+	}
+	if opt.Now == nil {
+		opt.Now = sqldb.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Webhook{st: st, url: url, opt: opt}
+}
+
+// Sign is the signature header's value for body under secret.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// backoff is the wait after the attempt-th failed attempt.
+func (h *Webhook) backoff(attempt int) time.Duration {
+	d := h.opt.Backoff
+	for i := 1; i < attempt && d < h.opt.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, h.opt.MaxBackoff)
+}
+
+// Deliver sends the escalations due for an attempt, one round, and returns
+// how many the receiver took. A failed one is left for a later attempt.
+func (h *Webhook) Deliver(ctx context.Context) (int, error) {
+	now := h.opt.Now()
+	msgs, err := h.st.ClaimOutbox(ctx, TopicEscalationWebhook, h.opt.Batch, now, now.Add(h.opt.Hold))
+	if err != nil {
+		return 0, fmt.Errorf("escalation webhook: %w", err)
+	}
+	var done []int64
+	for _, m := range msgs {
+		if err := h.post(ctx, m); err != nil {
+			wait := h.backoff(m.Attempts)
+			h.opt.Log.WarnContext(ctx, "escalation webhook failed; will retry", "outbox_id", m.ID, "attempt", m.Attempts,
+				"retry_in", wait.String(), "err", err)
+			if rerr := h.st.RetryOutbox(context.WithoutCancel(ctx), m.ID, h.opt.Now().Add(wait), err.Error()); rerr != nil {
+				return len(done), fmt.Errorf("escalation webhook: %w", rerr)
+			}
+			continue
+		}
+		done = append(done, m.ID)
+	}
+	if err := h.st.MarkPublished(context.WithoutCancel(ctx), done, h.opt.Now()); err != nil {
+		return 0, fmt.Errorf("escalation webhook: %w", err)
+	}
+	return len(done), nil
+}
+
+func (h *Webhook) post(ctx context.Context, m store.OutboxMessage) error {
+	body := []byte(m.Payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "duikou-escalations")
+	req.Header.Set(WebhookEventHeader, TopicEscalated)
+	if id := escalationID(body); id != "" {
+		req.Header.Set(WebhookDeliveryHeader, id)
+	}
+	if h.opt.Secret != "" {
+		req.Header.Set(WebhookSignatureHeader, Sign(h.opt.Secret, body))
+	}
+	resp, err := h.opt.Client.Do(req)
+	if err != nil {
+		// Not the url.Error itself: the URL may carry a token, and this
+		// text goes to the log and the outbox row.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			return fmt.Errorf("%s: %w", uerr.Op, uerr.Err)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("receiver answered %s", resp.Status)
+	}
+	return nil
+}
+
+// Run delivers every period until ctx ends.
+func (h *Webhook) Run(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := h.Deliver(ctx); err != nil && ctx.Err() == nil {
+				h.opt.Log.WarnContext(ctx, "delivering escalations", "err", err)
+			}
+		}
+	}
+}
