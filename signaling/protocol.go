@@ -53,7 +53,6 @@ const (
 	TLobbyLeft        = "lobby_left"    // to hosts: admitted, removed or gone
 	TTrackPublished   = "track_published"
 	TTrackUnpublished = "track_unpublished"
-	TSpeaking         = "speaking"
 	TQuality          = "quality"
 )
 
