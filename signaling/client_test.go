@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,15 +58,23 @@ func (h *harness) token(room, pid string, perms Perms) string {
 // client is a test participant's WebSocket: a goroutine reads every
 // message into a channel; the close code ends up in closed.
 type client struct {
-	t      *testing.T
-	name   string
-	ws     *websocket.Conn
-	seq    uint64
+	t    *testing.T
+	name string
+	ws   *websocket.Conn
+	mu   sync.Mutex // send: the test and a media hook both send
+	seq  uint64
+	// hook, when set at dial, sees every message first and keeps those it
+	// handles (a media client's offers and candidates).
+	hook   func(Message) bool
 	in     chan Message
 	closed chan int // the close code (or -1 for any other end)
 }
 
 func (h *harness) dial(name, origin string, subprotocols ...string) (*client, *http.Response, error) {
+	return h.dialHook(name, origin, nil, subprotocols...)
+}
+
+func (h *harness) dialHook(name, origin string, hook func(*client, Message) bool, subprotocols ...string) (*client, *http.Response, error) {
 	hdr := http.Header{}
 	if origin != "" {
 		hdr.Set("Origin", origin)
@@ -76,6 +85,9 @@ func (h *harness) dial(name, origin string, subprotocols ...string) (*client, *h
 		return nil, resp, err
 	}
 	c := &client{t: h.t, name: name, ws: ws, in: make(chan Message, 512), closed: make(chan int, 1)}
+	if hook != nil {
+		c.hook = func(m Message) bool { return hook(c, m) }
+	}
 	go func() {
 		for {
 			_, b, err := ws.ReadMessage()
@@ -92,6 +104,9 @@ func (h *harness) dial(name, origin string, subprotocols ...string) (*client, *h
 			var m Message
 			if err := json.Unmarshal(b, &m); err != nil {
 				h.t.Errorf("%s: server sent %q: %v", name, b, err)
+			}
+			if c.hook != nil && c.hook(m) {
+				continue
 			}
 			c.in <- m
 		}
@@ -124,18 +139,25 @@ func (h *harness) join(room, pid string, perms Perms) *client {
 
 func (c *client) send(typ string, payload any) {
 	c.t.Helper()
+	if err := c.trySend(typ, payload); err != nil {
+		c.t.Fatalf("%s: send %s: %v", c.name, typ, err)
+	}
+}
+
+// trySend is send for goroutines other than the test's (no Fatal there).
+func (c *client) trySend(typ string, payload any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.seq++
 	m := Message{Type: typ, Seq: c.seq}
 	if payload != nil {
 		b, err := json.Marshal(payload)
 		if err != nil {
-			c.t.Fatal(err)
+			return err
 		}
 		m.Payload = b
 	}
-	if err := c.ws.WriteJSON(m); err != nil {
-		c.t.Fatalf("%s: send %s: %v", c.name, typ, err)
-	}
+	return c.ws.WriteJSON(m)
 }
 
 // expect returns the next message of type typ, skipping others, within 5 s.
