@@ -30,20 +30,24 @@ func newHarness(t *testing.T, change func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Tokens: tok, AllowedOrigins: []string{testOrigin}}
+	// The listener comes first so the server can know its own URL (for
+	// redirects between instances).
+	var s *Server
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.ServeHTTP(w, r) }))
+	url := "ws" + strings.TrimPrefix(ts.URL, "http")
+	cfg := Config{Tokens: tok, AllowedOrigins: []string{testOrigin}, Self: Instance{URL: url}}
 	if change != nil {
 		change(&cfg)
 	}
-	s, err := NewServer(cfg)
+	s, err = NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(s)
 	t.Cleanup(func() {
 		s.Close()
 		ts.Close()
 	})
-	return &harness{t: t, srv: s, ts: ts, tok: tok, url: "ws" + strings.TrimPrefix(ts.URL, "http")}
+	return &harness{t: t, srv: s, ts: ts, tok: tok, url: url}
 }
 
 func (h *harness) token(room, pid string, perms Perms) string {
