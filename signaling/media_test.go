@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -49,6 +50,7 @@ type peer struct {
 	mu     sync.Mutex
 	tracks map[string]*recvTrack // by track id
 	errs   chan error
+	plis   atomic.Int64 // key-frame requests the server sent this publisher
 }
 
 type recvTrack struct {
@@ -190,10 +192,16 @@ func (p *peer) publish(ctx context.Context) {
 		if err != nil {
 			p.t.Fatal(err)
 		}
-		go func() { // read RTCP so the interceptors (and PLI) work
+		go func() { // read RTCP so the interceptors work, and count PLIs
 			for {
-				if _, _, err := snd.ReadRTCP(); err != nil {
+				pkts, _, err := snd.ReadRTCP()
+				if err != nil {
 					return
+				}
+				for _, pk := range pkts {
+					if _, ok := pk.(*rtcp.PictureLossIndication); ok {
+						p.plis.Add(1)
+					}
 				}
 			}
 		}()
@@ -267,6 +275,10 @@ func TestPublisherReachesTwoSubscribersWithTheRightTracks(t *testing.T) {
 		t.Fatalf("track_published %+v", ti)
 	}
 
+	sub1.waitPackets("pub-video", 10)
+	time.Sleep(600 * time.Millisecond) // past the PLI spacing
+	plis := pub.plis.Load()
+
 	sub2 := newPeer(t, "sub2", router)
 	c2 := sub2.connect(h, TJoin, JoinPayload{Room: "r", Token: h.token("r", "sub2", viewer)})
 	c2.expect(TLobby)
@@ -276,6 +288,9 @@ func TestPublisherReachesTwoSubscribersWithTheRightTracks(t *testing.T) {
 	c1.send(TAdmit, TargetPayload{Participant: "sub2"})
 	var w WelcomePayload
 	c2.expectPayload(TWelcome, &w)
+	if len(w.Tracks) != 2 || w.Tracks[0].Track != "pub-audio" || w.Tracks[1].Kind != "video" {
+		t.Fatalf("welcome lists tracks %+v", w.Tracks)
+	}
 
 	for _, s := range []*peer{sub1, sub2} {
 		v := s.waitPackets("pub-video", 20)
@@ -289,6 +304,10 @@ func TestPublisherReachesTwoSubscribersWithTheRightTracks(t *testing.T) {
 		if s.trackCount() != 2 {
 			t.Fatalf("%s has %d tracks", s.name, s.trackCount())
 		}
+	}
+	// The new subscriber needed a key frame: the server asked the publisher.
+	if pub.plis.Load() <= plis {
+		t.Fatal("no PLI reached the publisher when a subscriber joined")
 	}
 	// The publisher does not receive its own media.
 	if pub.trackCount() != 0 {

@@ -143,26 +143,48 @@ func (r *Router) NewSession(events Events) *Session {
 
 // forward is one published track and its fan-out.
 type forward struct {
-	info    Track
-	local   *webrtc.TrackLocalStaticRTP
-	pub     *Peer
-	ssrc    uint32
-	lastPLI time.Time
-	plimu   sync.Mutex
+	info       Track
+	local      *webrtc.TrackLocalStaticRTP
+	pub        *Peer
+	ssrc       uint32
+	plimu      sync.Mutex
+	lastPLI    time.Time
+	pliPending bool
 }
 
-// askKeyFrame sends a PLI to the publisher, at most every 500 ms.
+// askKeyFrame sends a PLI to the publisher, at most one every 500 ms:
+// requests inside that spacing are folded into one sent when it ends, so
+// none is lost and a room of viewers joining at once costs one key frame.
 func (f *forward) askKeyFrame() {
 	if f.info.Kind != "video" {
 		return
 	}
 	f.plimu.Lock()
-	if time.Since(f.lastPLI) < 500*time.Millisecond {
+	if f.pliPending {
 		f.plimu.Unlock()
 		return
 	}
-	f.lastPLI = time.Now()
+	wait := pliSpacing - time.Since(f.lastPLI)
+	if wait <= 0 {
+		f.lastPLI = time.Now()
+		f.plimu.Unlock()
+		f.sendPLI()
+		return
+	}
+	f.pliPending = true
 	f.plimu.Unlock()
+	time.AfterFunc(wait, func() {
+		f.plimu.Lock()
+		f.pliPending = false
+		f.lastPLI = time.Now()
+		f.plimu.Unlock()
+		f.sendPLI()
+	})
+}
+
+const pliSpacing = 500 * time.Millisecond
+
+func (f *forward) sendPLI() {
 	_ = f.pub.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: f.ssrc}})
 }
 
@@ -177,6 +199,7 @@ type Peer struct {
 
 	mu        sync.Mutex
 	senders   map[string]*webrtc.RTPSender // by Track.ID
+	fresh     []*forward                   // attached since the last answer: they need a key frame once it is applied
 	audioOnly bool
 	awaiting  bool // an offer is out, its answer not yet in
 	again     bool // something changed while awaiting: offer again after the answer
@@ -203,6 +226,12 @@ func (s *Session) AddPeer(id string, publish, subscribe bool, sig Signal) (*Peer
 		}
 	})
 	pc.OnTrack(p.onTrack)
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			// Key frames sent before the transport was up were lost.
+			p.askKeyFrames()
+		}
+	})
 	if publish {
 		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 			if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
@@ -238,9 +267,6 @@ func (s *Session) AddPeer(id string, publish, subscribe bool, sig Signal) (*Peer
 	}
 	p.mu.Unlock()
 	p.Negotiate()
-	for _, f := range fs {
-		f.askKeyFrame()
-	}
 	return p, nil
 }
 
@@ -289,7 +315,6 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	if s.events != nil {
 		s.events.TrackPublished(info)
 	}
-	f.askKeyFrame()
 
 	// Read and forward until the publisher goes. Header extensions are
 	// dropped: their ids were negotiated with the publisher, not with each
@@ -328,6 +353,7 @@ func (p *Peer) attachLocked(f *forward) bool {
 		return false
 	}
 	p.senders[f.info.ID] = snd
+	p.fresh = append(p.fresh, f)
 	go p.readRTCP(snd, f)
 	return true
 }
@@ -356,6 +382,27 @@ func (p *Peer) readRTCP(snd *webrtc.RTPSender, f *forward) {
 				}
 			}
 		}
+	}
+}
+
+// askKeyFrames asks a key frame for every track p receives.
+func (p *Peer) askKeyFrames() {
+	p.mu.Lock()
+	ids := make([]string, 0, len(p.senders))
+	for id := range p.senders {
+		ids = append(ids, id)
+	}
+	p.mu.Unlock()
+	p.s.mu.Lock()
+	fs := make([]*forward, 0, len(ids))
+	for _, id := range ids {
+		if f := p.s.tracks[id]; f != nil {
+			fs = append(fs, f)
+		}
+	}
+	p.s.mu.Unlock()
+	for _, f := range fs {
+		f.askKeyFrame()
 	}
 }
 
@@ -446,6 +493,12 @@ func (p *Peer) Answer(sdp string) error {
 		return err
 	}
 	p.awaiting = false
+	fresh := p.fresh
+	p.fresh = nil
+	for _, f := range fresh {
+		// The subscriber can decode the new track from now on.
+		f.askKeyFrame()
+	}
 	for _, c := range p.early {
 		_ = p.pc.AddICECandidate(c)
 	}
@@ -539,9 +592,6 @@ func (p *Peer) SetAudioOnly(on bool) {
 		p.negotiateLocked()
 	}
 	p.mu.Unlock()
-	for _, f := range added {
-		f.askKeyFrame()
-	}
 }
 
 // State is the PeerConnection's state.
