@@ -17,14 +17,14 @@ const testOrigin = "https://duikou.example"
 
 // harness is a signalling server on loopback with its token issuer.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	srv *Server
 	ts  *httptest.Server
 	tok *Tokens
 	url string
 }
 
-func newHarness(t *testing.T, change func(*Config)) *harness {
+func newHarness(t testing.TB, change func(*Config)) *harness {
 	t.Helper()
 	tok, err := NewTokens(testKey, time.Minute)
 	if err != nil {
@@ -62,7 +62,7 @@ func (h *harness) token(room, pid string, perms Perms) string {
 // client is a test participant's WebSocket: a goroutine reads every
 // message into a channel; the close code ends up in closed.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	ws   *websocket.Conn
 	mu   sync.Mutex // send: the test and a media hook both send

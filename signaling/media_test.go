@@ -26,7 +26,7 @@ import (
 // `ffmpeg -f lavfi -i testsrc=size=160x120:rate=15 -t 2 -c:v libvpx -b:v 100k -g 15 -f ivf`)
 // in a loop, and Opus silence frames.
 
-func newMediaHarness(t *testing.T, change func(*Config)) (*harness, *sfu.Router) {
+func newMediaHarness(t testing.TB, change func(*Config)) (*harness, *sfu.Router) {
 	t.Helper()
 	router, err := sfu.NewRouter(sfu.Config{LoopbackOnly: true})
 	if err != nil {
@@ -43,7 +43,7 @@ func newMediaHarness(t *testing.T, change func(*Config)) (*harness, *sfu.Router)
 
 // peer is a test participant with a PeerConnection answering the server.
 type peer struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	pc     *webrtc.PeerConnection
 	ws     atomic.Pointer[client]
@@ -51,6 +51,8 @@ type peer struct {
 	tracks map[string]*recvTrack // by track id
 	errs   chan error
 	plis   atomic.Int64 // key-frame requests the server sent this publisher
+	// onRTP, when set before connecting, sees every received packet.
+	onRTP func(kind string, payload []byte)
 }
 
 type recvTrack struct {
@@ -58,7 +60,7 @@ type recvTrack struct {
 	packets                atomic.Int64
 }
 
-func newPeer(t *testing.T, name string, router *sfu.Router) *peer {
+func newPeer(t testing.TB, name string, router *sfu.Router) *peer {
 	t.Helper()
 	pc, err := router.API().NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -80,12 +82,15 @@ func newPeer(t *testing.T, name string, router *sfu.Router) *peer {
 		p.mu.Lock()
 		p.tracks[rt.id] = rt
 		p.mu.Unlock()
-		buf := make([]byte, 1500)
 		for {
-			if _, _, err := tr.Read(buf); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
 			}
 			rt.packets.Add(1)
+			if p.onRTP != nil {
+				p.onRTP(rt.kind, pkt.Payload)
+			}
 		}
 	})
 	return p
@@ -370,4 +375,30 @@ func TestReconnectWithinTheWindowKeepsTheSubscription(t *testing.T) {
 	if v1 := sub.track("pub-video").packets.Load(); v1 != v0 {
 		t.Fatalf("renegotiation after resume did not apply (%d → %d)", v0, v1)
 	}
+}
+
+func TestRejoinFromANewPageGetsMediaOnTheNewPeerConnection(t *testing.T) {
+	h, router := newMediaHarness(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := newPeer(t, "pub", router)
+	pub.publish(ctx)
+	cp := pub.connect(h, TJoin, JoinPayload{Room: "r", Token: h.token("r", "pub", host)})
+	cp.expect(TWelcome)
+
+	old := newPeer(t, "sub", router)
+	co := old.connect(h, TJoin, JoinPayload{Room: "r", Token: h.token("r", "sub", Perms{Subscribe: true, Admit: true})})
+	co.expect(TWelcome)
+	old.waitPackets("pub-video", 10)
+
+	// The page reloads: a new PeerConnection and a fresh token, same
+	// participant. The old connection is replaced, the new one gets media.
+	fresh := newPeer(t, "sub (reloaded)", router)
+	cf := fresh.connect(h, TJoin, JoinPayload{Room: "r", Token: h.token("r", "sub", Perms{Subscribe: true, Admit: true})})
+	co.expectClose(CloseReplaced)
+	var w WelcomePayload
+	cf.expectPayload(TWelcome, &w)
+	fresh.waitPackets("pub-video", 10)
+	fresh.waitPackets("pub-audio", 10)
+	cp.expectNo(TLeft, 200*time.Millisecond)
 }

@@ -95,6 +95,10 @@ func (r *Room) join(c *conn, seq uint64, cl Claims) bool {
 		p.admitted = true
 	}
 	r.attachLocked(p, c)
+	// A join (unlike a resume) comes from a new page with a new
+	// PeerConnection: the server's side of the old one goes.
+	oldPeer := p.peer
+	p.peer = nil
 	var needPeer bool
 	if p.admitted {
 		needPeer = r.enterLocked(p, seq, resumed)
@@ -105,6 +109,9 @@ func (r *Room) join(c *conn, seq uint64, cl Claims) bool {
 		}
 	}
 	r.mu.Unlock()
+	if oldPeer != nil {
+		r.media.RemovePeer(p.info.ID)
+	}
 	if needPeer {
 		r.startMedia(p)
 	}

@@ -323,7 +323,9 @@ func (c *conn) writeLoop() {
 		case <-c.done:
 			// Flush what was queued before the close (an error message
 			// that explains it), then say goodbye.
-			for flushing := true; flushing; {
+			// (Not to a client dropped for being too slow: it would
+			// only hold the writer up.)
+			for flushing := c.closeCode != CloseTooSlow; flushing; {
 				select {
 				case m := <-c.out:
 					if write(m) != nil {
