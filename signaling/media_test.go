@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -401,4 +403,68 @@ func TestRejoinFromANewPageGetsMediaOnTheNewPeerConnection(t *testing.T) {
 	fresh.waitPackets("pub-video", 10)
 	fresh.waitPackets("pub-audio", 10)
 	cp.expectNo(TLeft, 200*time.Millisecond)
+}
+
+func TestSpeakingFollowsThePublishersAudioLevel(t *testing.T) {
+	h, router := newMediaHarness(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	listener := h.join("r", "host", host)
+	pub := newPeer(t, "pub", router)
+	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := pub.pc.AddTrack(audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loud atomic.Bool
+	loud.Store(true)
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		var seq uint16
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			var id int
+			for _, e := range snd.GetParameters().HeaderExtensions {
+				if e.URI == sdp.AudioLevelURI {
+					id = e.ID
+				}
+			}
+			if id == 0 {
+				continue // not negotiated yet
+			}
+			level := uint8(127) // silence
+			if loud.Load() {
+				level = 20 // -20 dBov: a voice
+			}
+			ext, _ := rtp.AudioLevelExtension{Level: level, Voice: true}.Marshal()
+			seq++
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960}, Payload: []byte{0xf8, 0xff, 0xfe}}
+			if err := pkt.Header.SetExtension(uint8(id), ext); err != nil {
+				return
+			}
+			_ = audio.WriteRTP(pkt)
+		}
+	}()
+	cp := pub.connect(h, TJoin, JoinPayload{Room: "r", Token: h.token("r", "pub", host)})
+	cp.expect(TWelcome)
+
+	var sp SpeakingPayload
+	listener.expectPayload(TSpeaking, &sp)
+	if sp.Participant != "pub" || !sp.Speaking {
+		t.Fatalf("speaking %+v", sp)
+	}
+	loud.Store(false)
+	listener.expectPayload(TSpeaking, &sp)
+	if sp.Participant != "pub" || sp.Speaking {
+		t.Fatalf("after silence %+v", sp)
+	}
 }

@@ -53,6 +53,7 @@ const (
 	TLobbyLeft        = "lobby_left"    // to hosts: admitted, removed or gone
 	TTrackPublished   = "track_published"
 	TTrackUnpublished = "track_unpublished"
+	TSpeaking         = "speaking" // SpeakingPayload
 	TQuality          = "quality"
 )
 
@@ -198,6 +199,12 @@ type ErrorPayload struct {
 // RedirectPayload sends a client to the instance that hosts the room.
 type RedirectPayload struct {
 	URL string `json:"url"`
+}
+
+// SpeakingPayload says who starts or stops speaking.
+type SpeakingPayload struct {
+	Participant string `json:"participant"`
+	Speaking    bool   `json:"speaking"`
 }
 
 // QualityPayload reports what a subscriber's receiver reports say.

@@ -250,6 +250,12 @@ func (e roomEvents) TrackUnpublished(t sfu.Track) {
 	e.r.broadcastLocked(TTrackUnpublished, TrackInfo{Participant: t.Publisher, Track: t.ID, Kind: t.Kind}, "")
 }
 
+func (e roomEvents) Speaking(publisher string, on bool) {
+	e.r.mu.Lock()
+	defer e.r.mu.Unlock()
+	e.r.broadcastLocked(TSpeaking, SpeakingPayload{Participant: publisher, Speaking: on}, "")
+}
+
 func (e roomEvents) Quality(sub string, t sfu.Track, loss float64) {
 	e.r.mu.Lock()
 	p := e.r.parts[sub]

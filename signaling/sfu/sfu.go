@@ -30,6 +30,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -61,6 +62,11 @@ type Router struct {
 func NewRouter(cfg Config) (*Router, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	// Publishers mark each audio packet with its level (RFC 6464), so the
+	// relay can tell who speaks without decoding audio.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
@@ -116,6 +122,8 @@ type Events interface {
 	// Quality reports a subscriber's loss on one track from its receiver
 	// reports (only when it crosses 2 %, then at most every 5 s).
 	Quality(subscriber string, t Track, fractionLost float64)
+	// Speaking reports a publisher starting or stopping to speak.
+	Speaking(publisher string, on bool)
 }
 
 // Track is a published track as subscribers see it.
@@ -274,7 +282,7 @@ func (s *Session) AddPeer(id string, publish, subscribe bool, sig Signal) (*Peer
 func (p *Peer) ID() string { return p.id }
 
 // onTrack starts forwarding one of the publisher's tracks.
-func (p *Peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	kind := remote.Kind().String()
 	info := Track{Publisher: p.id, ID: p.id + "-" + kind, Kind: kind}
 	local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, info.ID, p.id)
@@ -319,6 +327,14 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	// Read and forward until the publisher goes. Header extensions are
 	// dropped: their ids were negotiated with the publisher, not with each
 	// subscriber, and the server offers none.
+	var vad *speech
+	if kind == "audio" && s.events != nil {
+		for _, e := range recv.GetParameters().HeaderExtensions {
+			if e.URI == sdp.AudioLevelURI {
+				vad = &speech{ext: uint8(e.ID), report: func(on bool) { s.events.Speaking(p.id, on) }}
+			}
+		}
+	}
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
@@ -329,6 +345,9 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
+		if vad != nil {
+			vad.packet(&pkt)
+		}
 		pkt.Header.Extension = false
 		pkt.Header.Extensions = nil
 		if err := local.WriteRTP(&pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
@@ -337,7 +356,78 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 			continue
 		}
 	}
+	if vad != nil {
+		vad.stop()
+	}
 	s.unpublish(f)
+}
+
+// speech tells speaking from silence by the audio-level extension: five
+// voiced packets (level above -45 dBov) with gaps under 300 ms start
+// speaking; a second without one ends it.
+type speech struct {
+	ext      uint8
+	report   func(on bool)
+	mu       sync.Mutex
+	run      int
+	last     time.Time
+	speaking bool
+	quiet    *time.Timer
+}
+
+const (
+	voiceLevel  = 45 // -dBov: lower is louder
+	voiceRun    = 5
+	voiceGap    = 300 * time.Millisecond
+	silenceTime = time.Second
+)
+
+func (v *speech) packet(pkt *rtp.Packet) {
+	b := pkt.GetExtension(v.ext)
+	if b == nil {
+		return
+	}
+	var al rtp.AudioLevelExtension
+	if al.Unmarshal(b) != nil || al.Level >= voiceLevel {
+		return
+	}
+	now := time.Now()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if now.Sub(v.last) > voiceGap {
+		v.run = 0
+	}
+	v.run++
+	v.last = now
+	if v.speaking {
+		v.quiet.Reset(silenceTime)
+		return
+	}
+	if v.run >= voiceRun {
+		v.speaking = true
+		v.report(true)
+		v.quiet = time.AfterFunc(silenceTime, func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if v.speaking && time.Since(v.last) >= silenceTime-10*time.Millisecond {
+				v.speaking = false
+				v.run = 0
+				v.report(false)
+			}
+		})
+	}
+}
+
+func (v *speech) stop() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.quiet != nil {
+		v.quiet.Stop()
+	}
+	if v.speaking {
+		v.speaking = false
+		v.report(false)
+	}
 }
 
 // attachLocked adds f to p's PeerConnection unless there already or
