@@ -59,6 +59,7 @@ type peer struct {
 
 type recvTrack struct {
 	stream, id, kind, mime string
+	ssrc                   uint32
 	packets                atomic.Int64
 }
 
@@ -80,7 +81,7 @@ func newPeer(t testing.TB, name string, router *sfu.Router) *peer {
 		}
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		rt := &recvTrack{stream: tr.StreamID(), id: tr.ID(), kind: tr.Kind().String(), mime: tr.Codec().MimeType}
+		rt := &recvTrack{stream: tr.StreamID(), id: tr.ID(), kind: tr.Kind().String(), mime: tr.Codec().MimeType, ssrc: uint32(tr.SSRC())}
 		p.mu.Lock()
 		p.tracks[rt.id] = rt
 		p.mu.Unlock()
@@ -331,6 +332,18 @@ func TestPublisherReachesTwoSubscribersWithTheRightTracks(t *testing.T) {
 	}
 	sub2.waitPackets("pub-audio", a0+10)
 	sub1.waitPackets("pub-video", sub1.track("pub-video").packets.Load()+10)
+
+	// A subscriber whose receiver reports say it loses half the packets is
+	// told its link is weak (so the page can offer audio only).
+	rr := &rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: sub1.track("pub-video").ssrc, FractionLost: 128}}}
+	if err := sub1.pc.WriteRTCP([]rtcp.Packet{rr}); err != nil {
+		t.Fatal(err)
+	}
+	var q QualityPayload
+	c1.expectPayload(TQuality, &q)
+	if q.Track != "pub-video" || q.Participant != "pub" || q.Loss != 0.5 {
+		t.Fatalf("quality %+v", q)
+	}
 
 	// The publisher leaves: its tracks are unpublished.
 	cp.send(TLeave, nil)
