@@ -94,6 +94,10 @@ func (r *Room) join(c *conn, seq uint64, cl Claims) bool {
 	if cl.Perms.Admit {
 		p.admitted = true
 	}
+	if r.presenter == p.info.ID && !cl.Perms.Present {
+		r.presenter = ""
+		r.broadcastLocked(TPresent, PresenterPayload{}, "")
+	}
 	r.attachLocked(p, c)
 	// A join (unlike a resume) comes from a new page with a new
 	// PeerConnection: the server's side of the old one goes.

@@ -1,9 +1,3 @@
-// Package signaling runs remote sessions' live side: short-lived join tokens,
-// the WebSocket signalling protocol, rooms with a lobby and a presenter's
-// shared imaging view, and (through signaling/sfu) the media relay. It knows
-// nothing of HTTP routing or SQL: the join route (authenticated, authorised,
-// audited elsewhere) asks an Issuer for a Grant, and the WebSocket endpoint is
-// a plain http.Handler (Server).
 package signaling
 
 import (
