@@ -336,3 +336,35 @@ func TestLastParticipantLeavingClosesTheRoom(t *testing.T) {
 	}
 	h.join("r1", "host", host) // and a new one opens
 }
+
+func TestSilentClientIsDroppedByTheKeepalive(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.PingInterval, c.PongWait, c.ResumeWindow = 50*time.Millisecond, 300*time.Millisecond, 100*time.Millisecond
+	})
+	hostC := h.join("r1", "host", host) // reads, so it answers every ping
+
+	// A client that never reads never answers a ping either.
+	d := websocket.Dialer{}
+	ws, _, err := d.Dial(h.url, http.Header{"Origin": {testOrigin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteJSON(Message{Type: TJoin, Seq: 1, Payload: mustJSON(JoinPayload{Room: "r1", Token: h.token("r1", "mute", Perms{Subscribe: true, Admit: true})})}); err != nil {
+		t.Fatal(err)
+	}
+	var left TargetPayload
+	hostC.expectPayload(TLeft, &left)
+	if left.Participant != "mute" {
+		t.Fatalf("left %+v", left)
+	}
+	// The host, answering pings, is still there well past PongWait.
+	hostC.send(THand, HandPayload{Raised: true})
+	hostC.expect(THand)
+}
+
+func TestClientThatNeverJoinsIsClosed(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.JoinWait = 100 * time.Millisecond })
+	c := h.mustDial("idle")
+	c.expectClose(websocket.CloseAbnormalClosure)
+}
