@@ -417,12 +417,13 @@ func (r *Room) broadcastLocked(typ string, payload any, skip string) {
 	if err != nil {
 		return
 	}
+	m := &outMsg{typ: typ, payload: raw}
 	for id, q := range r.parts {
 		if id == skip || !q.admitted {
 			continue
 		}
 		if c := q.conn.Load(); c != nil {
-			c.sendRaw(outMsg{typ: typ, payload: raw})
+			c.sendRaw(m)
 		}
 	}
 }
@@ -433,10 +434,11 @@ func (r *Room) toHostsLocked(typ string, payload any) {
 	if err != nil {
 		return
 	}
+	m := &outMsg{typ: typ, payload: raw}
 	for _, q := range r.parts {
 		if q.admitted && q.info.Perms.Admit {
 			if c := q.conn.Load(); c != nil {
-				c.sendRaw(outMsg{typ: typ, payload: raw})
+				c.sendRaw(m)
 			}
 		}
 	}

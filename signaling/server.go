@@ -158,6 +158,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			token = t
 		}
 	}
+	var urlRoom string
+	if s.cfg.RoomFromRequest != nil {
+		urlRoom = s.cfg.RoomFromRequest(r)
+	}
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered (403 for a foreign Origin)
@@ -165,12 +169,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		srv:  s,
 		ws:   ws,
-		out:  make(chan outMsg, s.cfg.SendQueue),
+		out:  make(chan *outMsg, s.cfg.SendQueue),
 		done: make(chan struct{}),
 		lim:  rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
 	}
+	// Both loops get goroutines of their own and ServeHTTP returns: the
+	// HTTP server's connection state (its 4 KiB read and write buffers,
+	// the request, a deep stack) is released instead of living as long as
+	// the WebSocket. Hijacked connections are not the HTTP server's to
+	// close: Server.Close ends them.
 	go c.writeLoop()
-	c.readLoop(r, token)
+	go c.readLoop(urlRoom, token)
 }
 
 // Close ends every room (instance shutdown): clients reconnect elsewhere.
@@ -224,7 +233,8 @@ func (s *Server) forget(r *Room) {
 }
 
 // outMsg is one queued server message; payload is marshalled once by the
-// sender, so a broadcast to a hundred viewers encodes it once.
+// sender, and a broadcast queues the same outMsg to every recipient, so a
+// hundred viewers cost one encoding and a pointer each.
 type outMsg struct {
 	typ     string
 	re      uint64
@@ -237,7 +247,7 @@ type outMsg struct {
 type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
-	out  chan outMsg
+	out  chan *outMsg
 	done chan struct{}
 	lim  *rate.Limiter
 
@@ -265,10 +275,10 @@ func (c *conn) send(typ string, re uint64, payload any) {
 		}
 		raw = b
 	}
-	c.sendRaw(outMsg{typ: typ, re: re, payload: raw})
+	c.sendRaw(&outMsg{typ: typ, re: re, payload: raw})
 }
 
-func (c *conn) sendRaw(m outMsg) {
+func (c *conn) sendRaw(m *outMsg) {
 	select {
 	case <-c.done:
 	case c.out <- m:
@@ -301,7 +311,7 @@ func (c *conn) writeLoop() {
 	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	var seq uint64
-	write := func(m outMsg) error {
+	write := func(m *outMsg) error {
 		seq++
 		b, err := json.Marshal(Message{Type: m.typ, Seq: seq, Re: m.re, Payload: m.payload})
 		if err != nil {
@@ -344,7 +354,7 @@ func (c *conn) writeLoop() {
 	}
 }
 
-func (c *conn) readLoop(r *http.Request, headerToken string) {
+func (c *conn) readLoop(urlRoom, headerToken string) {
 	cfg := &c.srv.cfg
 	defer func() {
 		c.close(websocket.CloseAbnormalClosure, "")
@@ -386,7 +396,7 @@ func (c *conn) readLoop(r *http.Request, headerToken string) {
 		}
 		lastSeq = m.Seq
 		if c.room == nil {
-			if !c.open(r, m, headerToken) {
+			if !c.open(urlRoom, m, headerToken) {
 				return
 			}
 			c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
@@ -403,7 +413,7 @@ func (c *conn) readLoop(r *http.Request, headerToken string) {
 
 // open handles the first message: join (token from the message or the
 // header) or resume. It reports whether the connection goes on.
-func (c *conn) open(r *http.Request, m Message, headerToken string) bool {
+func (c *conn) open(urlRoom string, m Message, headerToken string) bool {
 	s := c.srv
 	var roomID string
 	switch m.Type {
@@ -429,11 +439,9 @@ func (c *conn) open(r *http.Request, m Message, headerToken string) bool {
 		c.fail(CloseBadRequest, "bad_request", err.Error())
 		return false
 	}
-	if s.cfg.RoomFromRequest != nil {
-		if want := s.cfg.RoomFromRequest(r); want != "" && want != roomID {
-			c.fail(CloseForbidden, "forbidden", "the message names another room than the URL")
-			return false
-		}
+	if urlRoom != "" && urlRoom != roomID {
+		c.fail(CloseForbidden, "forbidden", "the message names another room than the URL")
+		return false
 	}
 	switch m.Type {
 	case TJoin:

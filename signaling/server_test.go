@@ -126,7 +126,7 @@ func TestSeqMustIncrease(t *testing.T) {
 func TestSlowClientIsDroppedNotWaitedFor(t *testing.T) {
 	// No writer runs: the queue fills and the next send must not block.
 	s, _ := NewServer(Config{Tokens: &Tokens{}, AllowedOrigins: []string{testOrigin}})
-	c := &conn{srv: s, out: make(chan outMsg, 2), done: make(chan struct{})}
+	c := &conn{srv: s, out: make(chan *outMsg, 2), done: make(chan struct{})}
 	for range 3 {
 		c.send(TChat, 0, ChatPayload{Text: "x"})
 	}
