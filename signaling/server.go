@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -311,14 +313,32 @@ func (c *conn) writeLoop() {
 	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	var seq uint64
+	var num [20]byte
 	write := func(m *outMsg) error {
 		seq++
-		b, err := json.Marshal(Message{Type: m.typ, Seq: seq, Re: m.re, Payload: m.payload})
+		c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
+		// The envelope is written by hand straight into the connection's
+		// (pooled) write buffer: the type is one of this package's
+		// constants and the payload was encoded once by the sender, so
+		// json.Marshal would only copy and re-validate it per recipient.
+		w, err := c.ws.NextWriter(websocket.TextMessage)
 		if err != nil {
 			return err
 		}
-		c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
-		return c.ws.WriteMessage(websocket.TextMessage, b)
+		io.WriteString(w, `{"type":"`)
+		io.WriteString(w, m.typ)
+		io.WriteString(w, `","seq":`)
+		w.Write(strconv.AppendUint(num[:0], seq, 10))
+		if m.re != 0 {
+			io.WriteString(w, `,"re":`)
+			w.Write(strconv.AppendUint(num[:0], m.re, 10))
+		}
+		if len(m.payload) > 0 {
+			io.WriteString(w, `,"payload":`)
+			w.Write(m.payload)
+		}
+		io.WriteString(w, "}")
+		return w.Close()
 	}
 	for {
 		select {
