@@ -47,8 +47,9 @@ func TestJoinThroughTheWrongInstanceIsRedirectedToTheRoomsHost(t *testing.T) {
 		t.Run(open.name, func(t *testing.T) {
 			conn := open.open(t)
 			t.Cleanup(func() { cleanKeys(t, conn) })
-			a := startInstance(t, conn, "a", 600*time.Millisecond)
-			b := startInstance(t, conn, "b", 600*time.Millisecond)
+			// Heartbeats every 500 ms, dead after 1.5 s without one.
+			a := startInstance(t, conn, "a", 1500*time.Millisecond)
+			b := startInstance(t, conn, "b", 1500*time.Millisecond)
 
 			hostC := a.h.join("room1", "host", host)
 			tok := a.h.token("room1", "guest", Perms{Subscribe: true, Admit: true})
@@ -75,7 +76,7 @@ func TestJoinThroughTheWrongInstanceIsRedirectedToTheRoomsHost(t *testing.T) {
 			// a dies without a word (its heartbeat stops and runs out): the
 			// next join through b hosts the room there.
 			a.stopWithoutWithdrawing(t)
-			time.Sleep(700 * time.Millisecond)
+			time.Sleep(1600 * time.Millisecond)
 			n := b.h.mustDial("newcomer")
 			n.send(TJoin, JoinPayload{Room: "room1", Token: b.h.token("room1", "newcomer", host)})
 			n.expect(TWelcome)

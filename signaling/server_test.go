@@ -339,7 +339,7 @@ func TestLastParticipantLeavingClosesTheRoom(t *testing.T) {
 
 func TestSilentClientIsDroppedByTheKeepalive(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
-		c.PingInterval, c.PongWait, c.ResumeWindow = 50*time.Millisecond, 300*time.Millisecond, 100*time.Millisecond
+		c.PingInterval, c.PongWait, c.ResumeWindow = 100*time.Millisecond, time.Second, 100*time.Millisecond
 	})
 	hostC := h.join("r1", "host", host) // reads, so it answers every ping
 
