@@ -235,9 +235,14 @@ func (s *Session) AddPeer(id string, publish, subscribe bool, sig Signal) (*Peer
 	})
 	pc.OnTrack(p.onTrack)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if st == webrtc.PeerConnectionStateConnected {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
 			// Key frames sent before the transport was up were lost.
 			p.askKeyFrames()
+		case webrtc.PeerConnectionStateFailed:
+			// The media path broke (a network change) while signalling
+			// may still be up: the server, as the offerer, restarts ICE.
+			go p.RestartICE()
 		}
 	})
 	if publish {
