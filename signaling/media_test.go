@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,6 +54,7 @@ type peer struct {
 	tracks map[string]*recvTrack // by track id
 	errs   chan error
 	plis   atomic.Int64 // key-frame requests the server sent this publisher
+	offers atomic.Int64 // offers answered
 	// onRTP, when set before connecting, sees every received packet.
 	onRTP func(kind string, payload []byte)
 }
@@ -121,6 +123,7 @@ func (p *peer) hook(c *client, m Message) bool {
 			return true
 		}
 		_ = c.trySend(TAnswer, SDPPayload{SDP: ans.SDP})
+		p.offers.Add(1)
 		return true
 	case TCandidate:
 		var cp CandidatePayload
@@ -485,4 +488,42 @@ func TestSpeakingFollowsThePublishersAudioLevel(t *testing.T) {
 	if sp.Participant != "pub" || sp.Speaking {
 		t.Fatalf("after silence %+v", sp)
 	}
+}
+
+func TestICERestartKeepsMediaFlowing(t *testing.T) {
+	h, router := newMediaHarness(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub := newPeer(t, "pub", router)
+	pub.publish(ctx)
+	cp := pub.connect(h, TJoin, JoinPayload{Room: "r", Token: h.token("r", "pub", host)})
+	cp.expect(TWelcome)
+	sub := newPeer(t, "sub", router)
+	cs := sub.connect(h, TJoin, JoinPayload{Room: "r", Token: h.token("r", "sub", Perms{Subscribe: true, Admit: true})})
+	cs.expect(TWelcome)
+	sub.waitPackets("pub-video", 10)
+
+	ufrag := func() string {
+		for _, l := range strings.Split(sub.pc.RemoteDescription().SDP, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "a=ice-ufrag:"); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	before, offers := ufrag(), sub.offers.Load()
+	rm := h.srv.room("r", false)
+	rm.mu.Lock()
+	peer := rm.parts["sub"].peer
+	rm.mu.Unlock()
+	peer.RestartICE() // what a failed media path or a resume after one triggers
+
+	deadline := time.Now().Add(5 * time.Second)
+	for sub.offers.Load() == offers && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after := ufrag(); after == before || after == "" {
+		t.Fatalf("no ICE restart: ufrag %q → %q", before, after)
+	}
+	sub.waitPackets("pub-video", sub.track("pub-video").packets.Load()+20)
 }
