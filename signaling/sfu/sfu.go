@@ -100,6 +100,7 @@ func NewRouter(cfg Config) (*Router, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	se.LoggerFactory = slogFactory{log}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return &Router{api: api, cfg: cfg, log: log}, nil
 }
