@@ -1,0 +1,527 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"duikou/signaling/sfu"
+)
+
+// Close codes the server ends a connection with (4000–4999 are the
+// application's own; 1009 "message too big" comes from the WebSocket layer).
+const (
+	CloseBadRequest   = 4400 // the first message was not a join or resume
+	CloseUnauthorized = 4401 // no token, a bad or expired one
+	CloseForbidden    = 4403 // token for another room, or removed by a host
+	CloseTooSlow      = 4408 // the client did not read its messages fast enough
+	CloseReplaced     = 4409 // the same participant connected again
+	CloseGone         = 4410 // resume after the window: join again
+	CloseRateLimited  = 4429
+	CloseRedirect     = 4307 // the room lives on another instance (see the redirect message)
+	CloseUnavailable  = 4503 // the room directory could not be reached
+)
+
+// Subprotocol is the protocol the server speaks. A client that sends its
+// token in the header offers two: Subprotocol and TokenSubprotocolPrefix +
+// token; the server answers with Subprotocol alone, so the token is never
+// echoed.
+const (
+	Subprotocol            = "duikou.v1"
+	TokenSubprotocolPrefix = "duikou.token."
+)
+
+// Instance names this server instance among several.
+type Instance struct {
+	ID  string `json:"id"`
+	URL string `json:"url"` // its WebSocket URL, for redirects
+}
+
+// Directory says which instance hosts a room. Place returns the live
+// instance that hosts room, making self the host when none does (a dead
+// host's rooms move to the next instance a client joins through).
+type Directory interface {
+	Place(ctx context.Context, room string, self Instance) (Instance, error)
+	Release(ctx context.Context, room string, self Instance) error
+}
+
+// Config configures a Server.
+type Config struct {
+	Tokens *Tokens
+	// AllowedOrigins are the page origins (scheme://host[:port]) allowed to
+	// open the WebSocket; any other Origin, or none, is refused at the
+	// handshake, so a foreign page cannot ride on a user's network position.
+	AllowedOrigins []string
+	// RoomFromRequest, when set, gives the room the URL names (e.g. the
+	// session id route parameter); a join for another room is refused.
+	RoomFromRequest func(*http.Request) string
+
+	ReadLimit    int64         // largest client message (default 16 KiB); larger closes the connection (1009)
+	JoinWait     time.Duration // the first message must come within (default 10 s)
+	PingInterval time.Duration // keepalive ping (default 20 s)
+	PongWait     time.Duration // no frame for this long closes (default 45 s)
+	WriteWait    time.Duration // one write may take (default 10 s)
+	Rate         float64       // client messages per second allowed on average (default 20)
+	Burst        int           // and at once (default 40)
+	SendQueue    int           // messages queued to a client before it is dropped as too slow (default 64)
+	ResumeWindow time.Duration // a dropped participant keeps its place this long (default 20 s)
+
+	// Media is the relay; nil runs signalling only (no offers; answers and
+	// candidates are refused).
+	Media *sfu.Router
+	// Directory and Self place rooms when several instances run; nil hosts
+	// every room here.
+	Directory Directory
+	Self      Instance
+
+	Logger *slog.Logger
+}
+
+// Server is the WebSocket endpoint and the rooms it hosts.
+type Server struct {
+	cfg Config
+	up  websocket.Upgrader
+	log *slog.Logger
+
+	mu    sync.Mutex
+	rooms map[string]*Room
+}
+
+// NewServer checks cfg and fills its defaults.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Tokens == nil {
+		return nil, errors.New("signaling: Tokens is required")
+	}
+	if len(cfg.AllowedOrigins) == 0 {
+		return nil, errors.New("signaling: AllowedOrigins is required")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if cfg.ReadLimit <= 0 {
+		cfg.ReadLimit = 16 << 10
+	}
+	def(&cfg.JoinWait, 10*time.Second)
+	def(&cfg.PingInterval, 20*time.Second)
+	def(&cfg.PongWait, 45*time.Second)
+	def(&cfg.WriteWait, 10*time.Second)
+	def(&cfg.ResumeWindow, 20*time.Second)
+	if cfg.Rate <= 0 {
+		cfg.Rate = 20
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 40
+	}
+	if cfg.SendQueue <= 0 {
+		cfg.SendQueue = 64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	allowed := map[string]bool{}
+	for _, o := range cfg.AllowedOrigins {
+		allowed[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*Room{}}
+	s.up = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		// Small buffers and a shared write-buffer pool: a connection holds
+		// a write buffer only while writing, which keeps an idle
+		// connection to a few KiB (the 5,000-connection target).
+		ReadBufferSize:  1024,
+		WriteBufferSize: 2048,
+		WriteBufferPool: &sync.Pool{},
+		Subprotocols:    []string{Subprotocol},
+		CheckOrigin: func(r *http.Request) bool {
+			o := r.Header.Get("Origin")
+			return o != "" && allowed[strings.ToLower(o)]
+		},
+	}
+	return s, nil
+}
+
+// ServeHTTP upgrades the request and runs the connection until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var token string
+	for _, p := range websocket.Subprotocols(r) {
+		if t, ok := strings.CutPrefix(p, TokenSubprotocolPrefix); ok {
+			token = t
+		}
+	}
+	var urlRoom string
+	if s.cfg.RoomFromRequest != nil {
+		urlRoom = s.cfg.RoomFromRequest(r)
+	}
+	ws, err := s.up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered (403 for a foreign Origin)
+	}
+	c := &conn{
+		srv:  s,
+		ws:   ws,
+		out:  make(chan *outMsg, s.cfg.SendQueue),
+		done: make(chan struct{}),
+		lim:  rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
+	}
+	// Both loops get goroutines of their own and ServeHTTP returns: the
+	// HTTP server's connection state (its 4 KiB read and write buffers,
+	// the request, a deep stack) is released instead of living as long as
+	// the WebSocket. Hijacked connections are not the HTTP server's to
+	// close: Server.Close ends them.
+	go c.writeLoop()
+	go c.readLoop(urlRoom, token)
+}
+
+// Close ends every room (instance shutdown): clients reconnect elsewhere.
+func (s *Server) Close() {
+	s.mu.Lock()
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.close()
+	}
+}
+
+// Rooms counts the rooms hosted here.
+func (s *Server) Rooms() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rooms)
+}
+
+func (s *Server) room(id string, create bool) *Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rooms[id]
+	if r != nil && create && r.isClosed() {
+		r = nil // emptied a moment ago: a new one takes its place
+	}
+	if r == nil && create {
+		r = newRoom(s, id)
+		s.rooms[id] = r
+	}
+	return r
+}
+
+// forget drops an emptied room.
+func (s *Server) forget(r *Room) {
+	s.mu.Lock()
+	if s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
+	}
+	s.mu.Unlock()
+	if s.cfg.Directory != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.cfg.Directory.Release(ctx, r.id, s.cfg.Self); err != nil {
+			s.log.Warn("signaling: release room", "room", r.id, "err", err)
+		}
+	}
+}
+
+// outMsg is one queued server message; payload is marshalled once by the
+// sender, and a broadcast queues the same outMsg to every recipient, so a
+// hundred viewers cost one encoding and a pointer each.
+type outMsg struct {
+	typ     string
+	re      uint64
+	payload json.RawMessage
+}
+
+// conn is one WebSocket: a reader (the ServeHTTP goroutine) and one writer
+// goroutine fed by a bounded queue. Nothing else writes to the socket, and
+// a room never waits on a client: a full queue drops the client.
+type conn struct {
+	srv  *Server
+	ws   *websocket.Conn
+	out  chan *outMsg
+	done chan struct{}
+	lim  *rate.Limiter
+
+	once      sync.Once
+	closeCode int
+	closeText string
+
+	// Set by the room under its lock once joined.
+	room *Room
+	pid  string
+}
+
+// send queues a message without blocking.
+func (c *conn) send(typ string, re uint64, payload any) {
+	var raw json.RawMessage
+	switch p := payload.(type) {
+	case nil:
+	case json.RawMessage:
+		raw = p
+	default:
+		b, err := json.Marshal(p)
+		if err != nil {
+			c.srv.log.Error("signaling: marshal", "type", typ, "err", err)
+			return
+		}
+		raw = b
+	}
+	c.sendRaw(&outMsg{typ: typ, re: re, payload: raw})
+}
+
+func (c *conn) sendRaw(m *outMsg) {
+	select {
+	case <-c.done:
+	case c.out <- m:
+	default:
+		c.close(CloseTooSlow, "too slow")
+	}
+}
+
+func (c *conn) sendError(re uint64, code, msg string) {
+	c.send(TError, re, ErrorPayload{Code: code, Message: msg})
+}
+
+// close asks the writer to flush what is queued, send a close frame with
+// code, and close the socket; the reader then ends. The first call wins.
+func (c *conn) close(code int, text string) {
+	c.once.Do(func() {
+		c.closeCode, c.closeText = code, text
+		close(c.done)
+	})
+}
+
+// fail sends an error message and closes with code.
+func (c *conn) fail(code int, errCode, msg string) {
+	c.sendError(0, errCode, msg)
+	c.close(code, errCode)
+}
+
+func (c *conn) writeLoop() {
+	cfg := &c.srv.cfg
+	ping := time.NewTicker(cfg.PingInterval)
+	defer ping.Stop()
+	var seq uint64
+	var num [20]byte
+	write := func(m *outMsg) error {
+		seq++
+		c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
+		// The envelope is written by hand straight into the connection's
+		// (pooled) write buffer: the type is one of this package's
+		// constants and the payload was encoded once by the sender, so
+		// json.Marshal would only copy and re-validate it per recipient.
+		w, err := c.ws.NextWriter(websocket.TextMessage)
+		if err != nil {
+			return err
+		}
+		io.WriteString(w, `{"type":"`)
+		io.WriteString(w, m.typ)
+		io.WriteString(w, `","seq":`)
+		w.Write(strconv.AppendUint(num[:0], seq, 10))
+		if m.re != 0 {
+			io.WriteString(w, `,"re":`)
+			w.Write(strconv.AppendUint(num[:0], m.re, 10))
+		}
+		if len(m.payload) > 0 {
+			io.WriteString(w, `,"payload":`)
+			w.Write(m.payload)
+		}
+		io.WriteString(w, "}")
+		return w.Close()
+	}
+	for {
+		select {
+		case m := <-c.out:
+			if err := write(m); err != nil {
+				c.close(websocket.CloseAbnormalClosure, "")
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
+				c.close(websocket.CloseAbnormalClosure, "")
+			}
+		case <-c.done:
+			// Flush what was queued before the close (an error message
+			// that explains it), then say goodbye.
+			// (Not to a client dropped for being too slow: it would
+			// only hold the writer up.)
+			for flushing := c.closeCode != CloseTooSlow; flushing; {
+				select {
+				case m := <-c.out:
+					if write(m) != nil {
+						flushing = false
+					}
+				default:
+					flushing = false
+				}
+			}
+			if c.closeCode != websocket.CloseAbnormalClosure && c.closeCode != 0 {
+				_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.closeCode, c.closeText), time.Now().Add(time.Second))
+			}
+			c.ws.Close()
+			return
+		}
+	}
+}
+
+func (c *conn) readLoop(urlRoom, headerToken string) {
+	cfg := &c.srv.cfg
+	defer func() {
+		c.close(websocket.CloseAbnormalClosure, "")
+		if c.room != nil {
+			c.room.dropped(c)
+		}
+	}()
+	c.ws.SetReadLimit(cfg.ReadLimit)
+	c.ws.SetReadDeadline(time.Now().Add(cfg.JoinWait))
+	c.ws.SetPongHandler(func(string) error {
+		c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		return nil
+	})
+	var lastSeq uint64
+	for {
+		_, b, err := c.ws.ReadMessage()
+		if err != nil {
+			return // closed, timed out, or too big (the library sent 1009)
+		}
+		if c.room != nil {
+			c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		}
+		if !c.lim.Allow() {
+			c.fail(CloseRateLimited, "rate_limited", "too many messages")
+			return
+		}
+		m, err := parseMessage(b)
+		if err != nil {
+			if c.room == nil {
+				c.fail(CloseBadRequest, "bad_request", err.Error())
+				return
+			}
+			c.sendError(0, "invalid", err.Error())
+			continue
+		}
+		if m.Seq <= lastSeq {
+			c.sendError(m.Seq, "invalid", "seq must increase")
+			continue
+		}
+		lastSeq = m.Seq
+		if c.room == nil {
+			if !c.open(urlRoom, m, headerToken) {
+				return
+			}
+			c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+			continue
+		}
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		c.room.handle(c, m)
+	}
+}
+
+// open handles the first message: join (token from the message or the
+// header) or resume. It reports whether the connection goes on.
+func (c *conn) open(urlRoom string, m Message, headerToken string) bool {
+	s := c.srv
+	var roomID string
+	switch m.Type {
+	case TJoin:
+		var p JoinPayload
+		if err := decodeStrict(m.Payload, &p); err != nil {
+			c.fail(CloseBadRequest, "bad_request", err.Error())
+			return false
+		}
+		roomID = p.Room
+	case TResume:
+		var p ResumePayload
+		if err := decodeStrict(m.Payload, &p); err != nil {
+			c.fail(CloseBadRequest, "bad_request", err.Error())
+			return false
+		}
+		roomID = p.Room
+	default:
+		c.fail(CloseBadRequest, "bad_request", "the first message must be join or resume")
+		return false
+	}
+	if err := checkID("room", roomID); err != nil {
+		c.fail(CloseBadRequest, "bad_request", err.Error())
+		return false
+	}
+	if urlRoom != "" && urlRoom != roomID {
+		c.fail(CloseForbidden, "forbidden", "the message names another room than the URL")
+		return false
+	}
+	switch m.Type {
+	case TJoin:
+		var p JoinPayload
+		_ = json.Unmarshal(m.Payload, &p)
+		tok := p.Token
+		if tok == "" {
+			tok = headerToken
+		}
+		if tok == "" {
+			c.fail(CloseUnauthorized, "unauthorized", "a join token is required")
+			return false
+		}
+		claims, err := s.cfg.Tokens.Verify(tok)
+		if err != nil {
+			c.fail(CloseUnauthorized, "unauthorized", "the join token is invalid or expired")
+			return false
+		}
+		if claims.Room != roomID {
+			c.fail(CloseForbidden, "forbidden", "the join token is for another room")
+			return false
+		}
+		if !c.placeHere(roomID) {
+			return false
+		}
+		return s.room(roomID, true).join(c, m.Seq, claims)
+	default:
+		var p ResumePayload
+		_ = json.Unmarshal(m.Payload, &p)
+		rm := s.room(roomID, false)
+		if rm == nil {
+			if !c.placeHere(roomID) {
+				return false
+			}
+			c.fail(CloseGone, "gone", "the resume window has passed: join again")
+			return false
+		}
+		return rm.resume(c, m.Seq, p)
+	}
+}
+
+// placeHere asks the directory whether this instance hosts room; if
+// another does, the client is told where to go.
+func (c *conn) placeHere(room string) bool {
+	s := c.srv
+	if s.cfg.Directory == nil {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	host, err := s.cfg.Directory.Place(ctx, room, s.cfg.Self)
+	if err != nil {
+		s.log.Warn("signaling: place room", "room", room, "err", err)
+		c.fail(CloseUnavailable, "unavailable", "the room directory is unavailable")
+		return false
+	}
+	if host.ID == s.cfg.Self.ID {
+		return true
+	}
+	c.send(TRedirect, 0, RedirectPayload{URL: host.URL})
+	c.close(CloseRedirect, "redirect")
+	return false
+}
