@@ -8,6 +8,7 @@ import (
 
 	"duikou/internal/audit"
 	"duikou/internal/auth"
+	"duikou/internal/consults"
 	"duikou/internal/demo"
 	"duikou/internal/directory"
 	"duikou/internal/httpapi"
@@ -27,6 +28,7 @@ type services struct {
 	directory *directory.Service
 	patients  *patient.Service
 	referrals *referrals.Service
+	consults  *consults.Service
 }
 
 // wire builds the domain services on the open database and Redis.
@@ -46,6 +48,9 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	s.patients = patient.NewService(a.DB, store.NewPatients(a.DB), box, s.audit)
 	s.referrals = referrals.NewService(a.DB, store.NewReferrals(a.DB), s.audit, s.patients,
 		referrals.NewDirectoryRoutes(store.NewDirectory(a.DB), nil), nil, referral.DefaultDeadlines())
+	// Remote sessions draft up-referrals through the referral service, so a
+	// draft from an opinion is checked and audited like any other.
+	s.consults = consults.NewService(a.DB, store.NewConsults(a.DB), s.audit, s.patients, s.directory, s.referrals, nil)
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
@@ -64,6 +69,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Directory = s.directory
 	d.Patients = s.patients
 	d.Referrals = s.referrals
+	d.Sessions = s.consults
 	queues := queue.New(a.KV, queue.Options{})
 	d.Queues = referrals.NewDesks(s.referrals, queues)
 	// Every instance relays: the queue applies each change once whatever

@@ -59,6 +59,7 @@ type Deps struct {
 	AuditLog  AuditLogService
 	Referrals ReferralService
 	Queues    QueueService
+	Sessions  SessionService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -123,6 +124,7 @@ func (a *API) Handler() http.Handler {
 			a.mountAudit(r)
 			a.mountReferrals(r)
 			a.mountQueues(r)
+			a.mountSessions(r)
 		})
 	})
 
