@@ -397,10 +397,16 @@ func TestConsultNonPartiesGetNotFound(t *testing.T) {
 		}
 		o := w.outsider
 		for name, call := range map[string]func() error{
-			"get":        func() error { _, err := w.svc.Get(ctx, o, s.ID); return err },
-			"events":     func() error { _, err := w.svc.Events(ctx, o, s.ID); return err },
-			"act":        func() error { _, err := w.svc.Act(ctx, o, s.ID, s.Version, consult.Cancel, consult.ActionInput{Reason: "x"}); return err },
-			"opinion":    func() error { _, err := w.svc.WriteOpinion(ctx, o, s.ID, s.Version, consult.OpinionInput{}); return err },
+			"get":    func() error { _, err := w.svc.Get(ctx, o, s.ID); return err },
+			"events": func() error { _, err := w.svc.Events(ctx, o, s.ID); return err },
+			"act": func() error {
+				_, err := w.svc.Act(ctx, o, s.ID, s.Version, consult.Cancel, consult.ActionInput{Reason: "x"})
+				return err
+			},
+			"opinion": func() error {
+				_, err := w.svc.WriteOpinion(ctx, o, s.ID, s.Version, consult.OpinionInput{})
+				return err
+			},
 			"addendum":   func() error { _, err := w.svc.AddAddendum(ctx, o, s.ID, "x"); return err },
 			"referral":   func() error { _, err := w.svc.DraftReferral(ctx, o, s.ID); return err },
 			"attendance": func() error { _, err := w.svc.Attendance(ctx, o, s.ID); return err },
