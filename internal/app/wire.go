@@ -86,7 +86,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	})
 
 	if a.cfg.Demo {
-		logins, err := demo.Load(ctx, demo.Services{Directory: s.directory, Auth: s.auth})
+		logins, err := demo.Load(ctx, demo.Services{Directory: s.directory, Auth: s.auth, Clinics: s.consults})
 		if err != nil {
 			return fmt.Errorf("load demo data: %w", err)
 		}

@@ -6,14 +6,16 @@ import (
 
 	"duikou/internal/audit"
 	"duikou/internal/auth"
+	"duikou/internal/consults"
 	"duikou/internal/demo"
 	"duikou/internal/directory"
+	"duikou/internal/patient"
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
 )
 
-var tables = []string{"hospitals", "departments", "staff", "pairings", "users", "user_roles"}
+var tables = []string{"hospitals", "departments", "staff", "pairings", "users", "user_roles", "clinic_slots"}
 
 func counts(t *testing.T, db sqldb.DB) map[string]int {
 	t.Helper()
@@ -40,14 +42,16 @@ func TestDemoProvinceLoadsOnceAndAgainChangesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := demo.Services{Directory: dir, Auth: authSvc}
+		reg := patient.NewService(db, store.NewPatients(db), nil, log)
+		clinics := consults.NewService(db, store.NewConsults(db), log, reg, dir, nil, nil)
+		s := demo.Services{Directory: dir, Auth: authSvc, Clinics: clinics}
 
 		logins, err := demo.Load(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		first := counts(t, db)
-		want := map[string]int{"hospitals": 10, "pairings": 8}
+		want := map[string]int{"hospitals": 10, "pairings": 8, "clinic_slots": 8}
 		for tb, n := range want {
 			if first[tb] != n {
 				t.Errorf("%s: %d rows, want %d", tb, first[tb], n)
