@@ -287,7 +287,9 @@ func (a *API) slotList(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []consult.ClinicSlot{}
 	}
-	// A window of slots is read whole; narrow the window to see fewer.
+	// A window of slots is one page: the earliest limit slots of it. A
+	// schedule is browsed by moving the window (from = the last start seen),
+	// which a calendar does anyway.
 	writeJSON(w, http.StatusOK, List[consult.ClinicSlot]{Items: list})
 }
 
