@@ -17,6 +17,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -235,10 +236,27 @@ func (s *Service) written(ctx context.Context, p auth.Principal, x consult.Sessi
 func (s *Service) Request(ctx context.Context, p auth.Principal, in consult.Input) (consult.Session, error) {
 	now := s.now()
 	x, ev, err := consult.Request(p, in, now)
+	var faults apperr.Invalid
 	if err != nil {
-		return consult.Session{}, err
+		if !errors.As(err, &faults) {
+			return consult.Session{}, err
+		}
+		// The stored things are checked as given too, so the requester
+		// learns every fault at once.
+		x = asGiven(p, in)
 	}
 	if err := s.checkRequest(ctx, p, x); err != nil {
+		var more apperr.Invalid
+		if !errors.As(err, &more) {
+			return consult.Session{}, err
+		}
+		for _, f := range more {
+			if !slices.ContainsFunc(faults, func(g apperr.FieldError) bool { return g.Field == f.Field }) {
+				faults = append(faults, f)
+			}
+		}
+	}
+	if err := faults.Err(); err != nil {
 		return consult.Session{}, err
 	}
 	x.ID = newID()
@@ -254,10 +272,31 @@ func (s *Service) Request(ctx context.Context, p auth.Principal, in consult.Inpu
 	return x, nil
 }
 
+// asGiven is what a request names, trimmed, for checking against storage
+// when the domain already refused it.
+func asGiven(p auth.Principal, in consult.Input) consult.Session {
+	trim := func(xs []string) []string {
+		out := make([]string, len(xs))
+		for i, x := range xs {
+			out[i] = strings.TrimSpace(x)
+		}
+		return out
+	}
+	return consult.Session{
+		RequestingHospitalID:   p.HospitalID,
+		RequestingDepartmentID: strings.TrimSpace(in.RequestingDepartmentID),
+		TargetHospitalID:       strings.TrimSpace(in.TargetHospitalID),
+		TargetDepartmentIDs:    trim(in.TargetDepartmentIDs),
+		RequestedSpecialistIDs: trim(in.RequestedSpecialistIDs),
+		AttendeeHospitalIDs:    trim(in.AttendeeHospitalIDs),
+		PatientID:              strings.TrimSpace(in.PatientID),
+	}
+}
+
 // checkRequest checks the parts of a request that name stored things.
 func (s *Service) checkRequest(ctx context.Context, p auth.Principal, x consult.Session) error {
 	var v apperr.Invalid
-	if x.PatientID != "" {
+	if apperr.IsID(x.PatientID) {
 		if err := s.checkPatient(ctx, p, x.PatientID, &v); err != nil {
 			return err
 		}
@@ -266,6 +305,10 @@ func (s *Service) checkRequest(ctx context.Context, p auth.Principal, x consult.
 		if err := s.checkDepartment(ctx, x.RequestingDepartmentID, x.RequestingHospitalID, "requesting_department_id", "must be a department of your hospital", &v); err != nil {
 			return err
 		}
+	}
+	if !apperr.IsID(x.TargetHospitalID) {
+		// Nothing can be of a target that is not named.
+		return v.Err()
 	}
 	for i, d := range x.TargetDepartmentIDs {
 		if err := s.checkDepartment(ctx, d, x.TargetHospitalID, indexed("target_department_ids", i), "must be a department of the target hospital", &v); err != nil {

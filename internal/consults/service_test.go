@@ -348,7 +348,7 @@ func TestConsultRequestChecksWhatItNames(t *testing.T) {
 			edit   func(*consult.Input)
 			fields []string
 		}{
-			{"unpaired target", func(in *consult.Input) { in.TargetHospitalID = w.otherCounty }, []string{"target_hospital_id"}},
+			{"unpaired target", func(in *consult.Input) { in.TargetHospitalID = w.otherCounty }, []string{"target_hospital_id", "target_department_ids[0]"}},
 			{"patient beyond reach", func(in *consult.Input) { in.PatientID = foreignPatient.ID }, []string{"patient_id"}},
 			{"unknown patient", func(in *consult.Input) { in.PatientID = newID() }, []string{"patient_id"}},
 			{"department of another hospital", func(in *consult.Input) { in.TargetDepartmentIDs = []string{w.countyDept} }, []string{"target_department_ids[0]"}},

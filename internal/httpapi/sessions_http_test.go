@@ -150,11 +150,11 @@ func TestSessionsHTTPBadInputNamesTheField(t *testing.T) {
 			{"unknown urgency", func(b map[string]any) { b["urgency"] = "asap" }, []string{"urgency"}},
 			{"urgency of the wrong type", func(b map[string]any) { b["urgency"] = 3 }, []string{"urgency"}},
 			{"no question", func(b map[string]any) { b["question"] = " " }, []string{"question"}},
-			{"target not paired", func(b map[string]any) { b["target_hospital_id"] = env.foreign.ID }, []string{"target_hospital_id"}},
+			{"target not paired", func(b map[string]any) { b["target_hospital_id"] = env.foreign.ID }, []string{"target_hospital_id", "target_department_ids[0]"}},
 			{"target is an id", func(b map[string]any) { b["target_hospital_id"] = "省医院" }, []string{"target_hospital_id"}},
 			{"two departments for a consult", func(b map[string]any) {
 				b["target_department_ids"] = []string{env.cardio, uuid.Must(uuid.NewV7()).String()}
-			}, []string{"target_department_ids"}},
+			}, []string{"target_department_ids", "target_department_ids[1]"}},
 			{"department of another hospital", func(b map[string]any) {
 				b["target_department_ids"] = []string{uuid.Must(uuid.NewV7()).String()}
 			}, []string{"target_department_ids[0]"}},
