@@ -45,6 +45,7 @@ type Store interface {
 	RecordJoin(ctx context.Context, p consult.Presence) (string, error)
 	RecordLeave(ctx context.Context, id string, at time.Time) error
 	Presence(ctx context.Context, sessionID string) ([]consult.Presence, error)
+	PresenceOwner(ctx context.Context, id string) (sessionID, userID string, err error)
 
 	CreateSlot(ctx context.Context, s consult.ClinicSlot) error
 	Slot(ctx context.Context, id string) (consult.ClinicSlot, error)
@@ -687,8 +688,8 @@ func (s *Service) Joined(ctx context.Context, p auth.Principal, id string) (stri
 	return presence, nil
 }
 
-// Left closes connection presenceID of session id; closing it twice keeps
-// the first time.
+// Left closes connection presenceID of session id, which p opened; closing
+// it twice keeps the first time.
 func (s *Service) Left(ctx context.Context, p auth.Principal, id, presenceID string) error {
 	err := s.db.InTx(ctx, func(ctx context.Context) error {
 		x, err := s.store.Session(ctx, id)
@@ -697,6 +698,14 @@ func (s *Service) Left(ctx context.Context, p auth.Principal, id, presenceID str
 		}
 		if consult.SideOf(x, p) == consult.NoSide {
 			return sessionNotParty(x)
+		}
+		// Only the one who joined closes the connection, of this session.
+		session, user, err := s.store.PresenceOwner(ctx, presenceID)
+		if err != nil {
+			return err
+		}
+		if session != x.ID || user != p.UserID {
+			return apperr.ErrNotFound
 		}
 		if err := s.store.RecordLeave(ctx, presenceID, s.now()); err != nil {
 			return err

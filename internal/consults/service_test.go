@@ -569,6 +569,9 @@ func TestTeachingRoundAttendance(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.now = w.now.Add(20 * time.Minute)
+		if err := w.svc.Left(ctx, w.desk, s.ID, early); !errors.Is(err, apperr.ErrNotFound) {
+			t.Fatalf("closing someone else's connection: %v", err)
+		}
 		if err := w.svc.Left(ctx, w.doctor, s.ID, early); err != nil { // the line drops …
 			t.Fatal(err)
 		}
