@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"duikou/consult"
 	"duikou/internal/attachments"
 	"duikou/internal/auth"
 	"duikou/internal/config"
@@ -445,6 +446,65 @@ func matrix() []row {
 		{"GET", "/api/v1/referral-stats", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/referral-stats?from=2026-01-01&to=2026-12-31&period=month&hospital_id=" + f.hospital[s]}
 		}, statsRule},
+		// Remote sessions: clinical roles only; a session opens to the
+		// hospitals taking part (here the own session: 临溪 → 省人民医院).
+		{"POST", "/api/v1/sessions", func(f *fixture, _ auth.Role, s scope) request {
+			// The caller's own patient, one of the paired hospital (within
+			// reach) and one of the unrelated hospital (beyond it).
+			pt := map[scope]string{own: f.refPatient[own], paired: f.patient[paired], unrelated: f.patient[unrelated]}[s]
+			return request{path: "/api/v1/sessions", body: f.sessionInput(pt, f.hospital[paired], f.refToDept[own])}
+		}, sessionCreateRule},
+		{"GET", "/api/v1/sessions", fixed("/api/v1/sessions"), only(http.StatusOK, auth.ClinicalRoles...)},
+		{"GET", "/api/v1/sessions/{sessionID}", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/sessions/" + f.session[s].ID}
+		}, referralRule(http.StatusOK)},
+		{"GET", "/api/v1/sessions/{sessionID}/events", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/sessions/" + f.session[s].ID + "/events"}
+		}, referralRule(http.StatusOK)},
+		{"GET", "/api/v1/sessions/{sessionID}/attendance", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/sessions/" + f.session[s].ID + "/attendance"}
+		}, referralRule(http.StatusOK)},
+		{"POST", "/api/v1/sessions/{sessionID}/actions/{action}", func(f *fixture, _ auth.Role, s scope) request {
+			// A fresh request each time, cancelled by the caller: the
+			// requesting side's doctors may withdraw what they asked.
+			x := f.requestedSession(s)
+			return request{path: "/api/v1/sessions/" + x.ID + "/actions/cancel", body: map[string]string{"reason": "患者已好转"}, ifMatch: x.Version}
+		}, referralRule(http.StatusOK, sessionRequesters...)},
+		// The opinion is the target's: the requesting side is refused.
+		{"PUT", "/api/v1/sessions/{sessionID}/opinion", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/sessions/" + f.session[s].ID + "/opinion", ifMatch: f.session[s].Version,
+				body: map[string]string{"findings": "所见", "impression": "印象", "recommendations": "建议"}}
+		}, referralRule(http.StatusForbidden)},
+		{"POST", "/api/v1/sessions/{sessionID}/opinion/addenda", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/sessions/" + f.signed[s].ID + "/opinion/addenda", body: map[string]string{"text": "补充"}}
+		}, referralRule(http.StatusForbidden)},
+		// The requesting side drafts the up-referral, as it writes referrals.
+		{"POST", "/api/v1/sessions/{sessionID}/opinion/referral", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/sessions/" + f.signed[s].ID + "/opinion/referral"}
+		}, referralRule(http.StatusCreated, referralWriters...)},
+
+		// Remote-clinic slots: seen by the specialist's hospital and those
+		// paired with it; published by specialists in their own hospital;
+		// booked by doctors of paired hospitals; withdrawn by their specialist.
+		{"GET", "/api/v1/clinic-slots", fixed("/api/v1/clinic-slots"), only(http.StatusOK, auth.ClinicalRoles...)},
+		{"POST", "/api/v1/clinic-slots", func(f *fixture, _ auth.Role, s scope) request {
+			start := clinicStart()
+			return request{path: "/api/v1/clinic-slots", body: map[string]any{"department_id": f.department[s],
+				"start": start, "end": start.Add(30 * time.Minute)}}
+		}, slotPublishRule},
+		{"POST", "/api/v1/clinic-slots/{slotID}/book", func(f *fixture, _ auth.Role, s scope) request {
+			slot := f.publishSlot(f.slotOwner[s], f.department[s])
+			return request{path: "/api/v1/clinic-slots/" + slot.ID + "/book", body: map[string]any{
+				"patient_id": f.refPatient[own], "question": "血压控制不佳", "clinical_summary": "女，68岁"}}
+		}, slotBookRule},
+		{"POST", "/api/v1/clinic-slots/{slotID}/cancel", func(f *fixture, _ auth.Role, s scope) request {
+			by := f.slotOwner[s]
+			if s == own {
+				by = f.roleUser[auth.Specialist] // the caller's own slot, for the specialist among them
+			}
+			slot := f.publishSlot(by, f.department[s])
+			return request{path: "/api/v1/clinic-slots/" + slot.ID + "/cancel", body: map[string]string{"reason": "出差"}}
+		}, slotCancelRule},
 
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},
@@ -478,6 +538,12 @@ type fixture struct {
 	refPatient, refConsent, refFromDept, refTo, refToDept map[scope]string
 	ticket                                                map[scope]string
 
+	// Remote sessions per scope: the requesting doctor (with reach), one
+	// requested session and one with a signed opinion advising referral;
+	// slotOwner is a specialist of the scope's hospital who publishes slots.
+	roleUser             map[auth.Role]auth.Principal
+	requester, slotOwner map[scope]auth.Principal
+	session, signed      map[scope]consult.Session
 	// files: one uploaded file per scope's hospital, made on first use.
 	files map[scope]string
 }
@@ -549,6 +615,7 @@ func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, ctx: ctx, app: a, handler: a.Handler(),
 		admin:    auth.Principal{UserID: "system", Roles: []auth.Role{auth.Admin}},
 		username: map[auth.Role]string{}, password: map[auth.Role]string{}, token: map[auth.Role]string{},
+		roleUser: map[auth.Role]auth.Principal{},
 		hospital: map[scope]string{}, department: map[scope]string{}, staff: map[scope]string{},
 		pairing: map[scope]string{}, user: map[scope]string{}, township: map[scope]string{},
 		patient: map[scope]string{}, nationalID: map[scope]string{},
@@ -618,12 +685,15 @@ func newFixture(t *testing.T) *fixture {
 	for _, r := range auth.Roles {
 		f.username[r] = "matrix." + string(r)
 		f.password[r] = "matrix-password-0"
-		if _, err := a.svc.auth.CreateUser(ctx, f.admin, auth.NewUser{Username: f.username[r], DisplayName: "矩阵 " + string(r),
-			HospitalID: f.hospital[own], Roles: []auth.Role{r}, Password: f.password[r]}); err != nil {
+		u, err := a.svc.auth.CreateUser(ctx, f.admin, auth.NewUser{Username: f.username[r], DisplayName: "矩阵 " + string(r),
+			HospitalID: f.hospital[own], Roles: []auth.Role{r}, Password: f.password[r]})
+		if err != nil {
 			t.Fatal(err)
 		}
+		f.roleUser[r] = auth.Principal{UserID: u.ID, HospitalID: f.hospital[own], Roles: []auth.Role{r}}
 		f.token[r] = f.login(r)
 	}
+	f.sessionParties()
 	return f
 }
 
@@ -811,4 +881,161 @@ func (f *fixture) submittedReferral(s scope) referral.Referral {
 		f.t.Errorf("referral of %s: %v", s, err)
 	}
 	return r
+}
+
+// sessionRequesters ask for remote sessions and withdraw them.
+var sessionRequesters = []auth.Role{auth.CountyDoctor, auth.Specialist, auth.DispatchedDoctor}
+
+// sessionCreateRule: doctors of the caller's hospital request sessions about
+// a patient within reach; a patient of an unrelated hospital is a bad
+// patient_id.
+func sessionCreateRule(r auth.Role, s scope) int {
+	switch {
+	case !slices.Contains(sessionRequesters, r):
+		return http.StatusForbidden
+	case s == unrelated:
+		return http.StatusBadRequest
+	}
+	return http.StatusCreated
+}
+
+// slotPublishRule: specialists publish slots in their own hospital's
+// departments; another hospital's department is a bad department_id.
+func slotPublishRule(r auth.Role, s scope) int {
+	switch {
+	case r != auth.Specialist:
+		return http.StatusForbidden
+	case s != own:
+		return http.StatusBadRequest
+	}
+	return http.StatusCreated
+}
+
+// slotBookRule: a remote clinic serves the hospitals paired with the
+// specialist's, not its own (403); doctors of the paired county book; a slot
+// of an unrelated hospital is not found.
+func slotBookRule(r auth.Role, s scope) int {
+	switch {
+	case !slices.Contains(auth.ClinicalRoles, r):
+		return http.StatusForbidden
+	case s == unrelated:
+		return http.StatusNotFound
+	case s == own || !slices.Contains(sessionRequesters, r):
+		return http.StatusForbidden
+	}
+	return http.StatusCreated
+}
+
+// slotCancelRule: only the slot's own specialist withdraws it; another
+// hospital's slot is not found.
+func slotCancelRule(r auth.Role, s scope) int {
+	switch {
+	case !slices.Contains(auth.ClinicalRoles, r):
+		return http.StatusForbidden
+	case s != own:
+		return http.StatusNotFound
+	case r != auth.Specialist:
+		return http.StatusForbidden
+	}
+	return http.StatusOK
+}
+
+// clinicStart is 09:00 in China on a day at least two weeks ahead: a slot
+// then may still be published today.
+func clinicStart() time.Time {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		loc = time.FixedZone("CST", 8*3600)
+	}
+	d := time.Now().Add(15 * 24 * time.Hour).In(loc)
+	return time.Date(d.Year(), d.Month(), d.Day(), 9, 0, 0, 0, loc).UTC()
+}
+
+// sessionParties sets up the remote sessions of each scope, along the same
+// routes as the referrals: 临溪 asks 省人民医院 (own), 临溪's township centre
+// asks 省人民医院 (paired), 马场乡 asks 云岭 (unrelated). Each requester's
+// patient consented to remote consultation and to sharing data with the
+// target; a specialist of each target answers and signs an opinion that
+// advises referral. Each scope's hospital also has a specialist who
+// publishes clinic slots.
+func (f *fixture) sessionParties() {
+	t := f.t
+	f.requester, f.slotOwner = map[scope]auth.Principal{}, map[scope]auth.Principal{}
+	f.session, f.signed = map[scope]consult.Session{}, map[scope]consult.Session{}
+	principal := func(name, hospital string, role auth.Role) auth.Principal {
+		u, err := f.app.svc.auth.CreateUser(f.ctx, f.admin, auth.NewUser{Username: name, DisplayName: "会诊医生",
+			HospitalID: hospital, Roles: []auth.Role{role}, Password: "session-password-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reach, err := f.app.svc.directory.Reach(f.ctx, hospital)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return auth.Principal{UserID: u.ID, HospitalID: hospital, Roles: []auth.Role{role}, Reach: reach}
+	}
+	for _, s := range scopes {
+		f.slotOwner[s] = principal("matrix.clinic."+s.String(), f.hospital[s], auth.Specialist)
+	}
+	for _, s := range scopes {
+		req := f.referrer[s]
+		f.requester[s] = principal("matrix.requester."+s.String(), req.HospitalID, auth.CountyDoctor)
+		for _, c := range []patient.ConsentInput{
+			{ConsenterKind: "patient", ConsenterName: "转诊患者", Purpose: "remote_consultation"},
+			{ConsenterKind: "patient", ConsenterName: "转诊患者", Purpose: "data_sharing", SharedWithHospitalID: f.refTo[s]},
+		} {
+			if _, err := f.app.svc.patients.RecordConsent(f.ctx, f.requester[s], f.refPatient[s], c); err != nil {
+				t.Fatalf("consent of %s: %v", s, err)
+			}
+		}
+		f.session[s] = f.requestedSession(s)
+
+		// The target's specialist runs a session to its signed opinion.
+		target := principal("matrix.answer."+s.String(), f.refTo[s], auth.Specialist)
+		svc := f.app.svc.consults
+		x := f.requestedSession(s)
+		var err error
+		step := func(a consult.Action, in consult.ActionInput) {
+			if err == nil {
+				x, err = svc.Act(f.ctx, target, x.ID, x.Version, a, in)
+			}
+		}
+		start := time.Now().Add(time.Hour).UTC()
+		step(consult.Accept, consult.ActionInput{Specialists: []consult.Assignment{{SpecialistID: target.UserID, DepartmentID: f.refToDept[s]}}})
+		step(consult.Schedule, consult.ActionInput{Schedule: &consult.Period{Start: start, End: start.Add(time.Hour)}})
+		step(consult.Start, consult.ActionInput{})
+		step(consult.End, consult.ActionInput{})
+		step(consult.Sign, consult.ActionInput{Opinion: &consult.OpinionInput{Findings: "LAD狭窄约70%", Impression: "不稳定型心绞痛",
+			Recommendations: "上转造影", ReferralAdvised: true, SuggestedDepartmentID: f.refToDept[s]}})
+		if err != nil {
+			t.Fatalf("signed session of %s: %v", s, err)
+		}
+		f.signed[s] = x
+	}
+}
+
+// sessionInput is an urgent consult of patientID with department dept of
+// hospital to.
+func (f *fixture) sessionInput(patientID, to, dept string) consult.Input {
+	return consult.Input{Kind: consult.Consult, Urgency: consult.Urgent, TargetHospitalID: to, TargetDepartmentIDs: []string{dept},
+		Question: "胸痛待查，是否需要冠脉造影？", ClinicalSummary: "男，62岁，反复胸闷1周", PatientID: patientID}
+}
+
+// requestedSession writes a new request of scope s through the service.
+func (f *fixture) requestedSession(s scope) consult.Session {
+	x, err := f.app.svc.consults.Request(f.ctx, f.requester[s], f.sessionInput(f.refPatient[s], f.refTo[s], f.refToDept[s]))
+	if err != nil {
+		f.t.Errorf("session of %s: %v", s, err)
+	}
+	return x
+}
+
+// publishSlot publishes a clinic slot of specialist by in dept.
+func (f *fixture) publishSlot(by auth.Principal, dept string) consult.ClinicSlot {
+	start := clinicStart()
+	slot, err := f.app.svc.consults.Publish(f.ctx, by, consult.SlotInput{DepartmentID: dept, Start: start, End: start.Add(30 * time.Minute)})
+	if err != nil {
+		f.t.Errorf("slot in %s: %v", dept, err)
+	}
+	return slot
 }

@@ -10,6 +10,7 @@ import (
 	"duikou/internal/audit"
 	"duikou/internal/auth"
 	"duikou/internal/blob"
+	"duikou/internal/consults"
 	"duikou/internal/demo"
 	"duikou/internal/directory"
 	"duikou/internal/httpapi"
@@ -31,6 +32,7 @@ type services struct {
 	referrals *referrals.Service
 	beds      *referrals.Beds
 	files     *attachments.Service
+	consults  *consults.Service
 }
 
 // wire builds the domain services on the open database and Redis.
@@ -69,6 +71,9 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	// Referral tickets carry files to their parties; consultations will
 	// be another holder.
 	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil, store.NewReferrals(a.DB))
+	// Remote sessions draft up-referrals through the referral service, so a
+	// draft from an opinion is checked and audited like any other.
+	s.consults = consults.NewService(a.DB, store.NewConsults(a.DB), s.audit, s.patients, s.directory, s.referrals, nil)
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
@@ -97,6 +102,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Stopping = a.stopping
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
 	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, deadlines, 0)
+	d.Sessions = s.consults
 	// Every instance relays: the queue applies each change once whatever
 	// the number of deliveries, and the relays share the outbox rows.
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, deadlines, a.log)
@@ -136,7 +142,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	})
 
 	if a.cfg.Demo {
-		logins, err := demo.Load(ctx, demo.Services{Directory: s.directory, Auth: s.auth, Beds: s.beds})
+		logins, err := demo.Load(ctx, demo.Services{Directory: s.directory, Auth: s.auth, Beds: s.beds, Clinics: s.consults})
 		if err != nil {
 			return fmt.Errorf("load demo data: %w", err)
 		}

@@ -3,8 +3,12 @@ package demo
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
+	"duikou/consult"
 	"duikou/internal/auth"
+	"duikou/internal/consults"
 	"duikou/internal/directory"
 	"duikou/referral"
 )
@@ -17,12 +21,21 @@ type Services struct {
 	// Beds, when given, sizes the tertiary departments' green-channel bed
 	// pools, so that a green-channel ticket can be accepted out of the box.
 	Beds BedPools
+	// Clinics, when set, publishes the demo specialists' remote-clinic slots.
+	Clinics ClinicSlots
 }
 
 // BedPools sizes bed pools; referrals.Beds implements it.
 type BedPools interface {
 	Pool(ctx context.Context, p auth.Principal, hospitalID, departmentID string) (referral.BedPool, error)
 	SetSize(ctx context.Context, p auth.Principal, hospitalID, departmentID string, version int, size *int) (referral.BedPool, bool, error)
+}
+
+// ClinicSlots publishes and lists remote-clinic slots; consults.Service
+// implements it.
+type ClinicSlots interface {
+	Publish(ctx context.Context, p auth.Principal, in consult.SlotInput) (consult.ClinicSlot, error)
+	Slots(ctx context.Context, p auth.Principal, q consults.SlotQuery) ([]consult.ClinicSlot, error)
 }
 
 // Login is one printed demo account.
@@ -54,7 +67,16 @@ func Load(ctx context.Context, s Services) ([]Login, error) {
 			return nil, err
 		}
 	}
-	return loadPeople(ctx, s, ids, depts)
+	logins, users, err := loadPeople(ctx, s, ids, depts)
+	if err != nil {
+		return nil, err
+	}
+	if s.Clinics != nil {
+		if err := loadClinicSlots(ctx, s.Clinics, ids, depts, users, time.Now()); err != nil {
+			return nil, fmt.Errorf("clinic slots: %w", err)
+		}
+	}
+	return logins, nil
 }
 
 func loadHospitals(ctx context.Context, dir *directory.Service) (map[string]string, error) {
@@ -156,19 +178,20 @@ func loadBedPools(ctx context.Context, beds BedPools, ids map[string]string, dep
 	return nil
 }
 
-func loadPeople(ctx context.Context, s Services, ids map[string]string, depts map[string]map[string]string) ([]Login, error) {
+func loadPeople(ctx context.Context, s Services, ids map[string]string, depts map[string]map[string]string) ([]Login, map[string]string, error) {
 	names := map[string]string{}
 	for _, h := range hospitals {
 		names[h.Key] = h.Name
 	}
 	var logins []Login
+	users := map[string]string{} // username → user id
 	for _, p := range people {
 		hospitalID := ids[p.Hospital]
 		staffID := ""
 		if p.Title != "" {
 			var err error
 			if staffID, err = ensureStaff(ctx, s.Directory, hospitalID, depts[p.Hospital][p.Department], p); err != nil {
-				return nil, fmt.Errorf("staff %s: %w", p.Name, err)
+				return nil, nil, fmt.Errorf("staff %s: %w", p.Name, err)
 			}
 		}
 		if p.Username == "" {
@@ -178,12 +201,14 @@ func loadPeople(ctx context.Context, s Services, ids map[string]string, depts ma
 		for i, r := range p.Roles {
 			roles[i] = auth.Role(r)
 		}
-		if err := ensureUser(ctx, s.Auth, hospitalID, staffID, p, roles); err != nil {
-			return nil, fmt.Errorf("user %s: %w", p.Username, err)
+		id, err := ensureUser(ctx, s.Auth, hospitalID, staffID, p, roles)
+		if err != nil {
+			return nil, nil, fmt.Errorf("user %s: %w", p.Username, err)
 		}
+		users[p.Username] = id
 		logins = append(logins, Login{Username: p.Username, Password: Password, Hospital: names[p.Hospital], Roles: p.Roles})
 	}
-	return logins, nil
+	return logins, users, nil
 }
 
 func ensureStaff(ctx context.Context, dir *directory.Service, hospitalID, departmentID string, p person) (string, error) {
@@ -209,16 +234,16 @@ func ensureStaff(ctx context.Context, dir *directory.Service, hospitalID, depart
 	return st.ID, err
 }
 
-func ensureUser(ctx context.Context, svc *auth.Service, hospitalID, staffID string, p person, roles []auth.Role) error {
+func ensureUser(ctx context.Context, svc *auth.Service, hospitalID, staffID string, p person, roles []auth.Role) (string, error) {
 	after := ""
 	for {
 		page, err := svc.ListUsers(ctx, system, auth.UserFilter{HospitalID: hospitalID, After: after, Limit: 200})
 		if err != nil {
-			return err
+			return "", err
 		}
 		for _, u := range page {
 			if u.Username == p.Username {
-				return nil
+				return u.ID, nil
 			}
 		}
 		if len(page) < 200 {
@@ -226,9 +251,43 @@ func ensureUser(ctx context.Context, svc *auth.Service, hospitalID, staffID stri
 		}
 		after = page[len(page)-1].ID
 	}
-	_, err := svc.CreateUser(ctx, system, auth.NewUser{
+	u, err := svc.CreateUser(ctx, system, auth.NewUser{
 		Username: p.Username, DisplayName: p.Name, HospitalID: hospitalID, StaffID: staffID,
 		Roles: roles, Supervisor: p.Supervisor, Password: Password,
 	})
-	return err
+	return u.ID, err
+}
+
+// loadClinicSlots publishes the remote clinic of the provincial hospital's
+// cardiologist for the week after next (Tuesday and Thursday mornings, four
+// half-hour places), so paired county hospitals see next week's schedule
+// being posted, as they would a week ahead. A slot already published at the
+// same time is left alone, so loading again in the same week adds nothing.
+func loadClinicSlots(ctx context.Context, clinics ClinicSlots, ids map[string]string, depts map[string]map[string]string,
+	users map[string]string, now time.Time) error {
+	const hospital, department, username = "sph", "03.04", "sph.cardio"
+	p := auth.Principal{UserID: users[username], HospitalID: ids[hospital], Roles: []auth.Role{auth.Specialist}}
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		loc = time.FixedZone("CST", 8*3600)
+	}
+	t := now.In(loc)
+	monday := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc).AddDate(0, 0, -((int(t.Weekday())+6)%7)+14)
+	existing, err := clinics.Slots(ctx, p, consults.SlotQuery{From: monday, To: monday.AddDate(0, 0, 7), SpecialistID: p.UserID, Limit: 200})
+	if err != nil {
+		return err
+	}
+	for _, day := range []int{1, 3} { // Tuesday, Thursday
+		for _, half := range []int{0, 1, 2, 3} {
+			start := monday.AddDate(0, 0, day).Add(9*time.Hour + time.Duration(half)*30*time.Minute)
+			if slices.ContainsFunc(existing, func(s consult.ClinicSlot) bool { return s.Start.Equal(start) }) {
+				continue
+			}
+			if _, err := clinics.Publish(ctx, p, consult.SlotInput{DepartmentID: depts[hospital][department],
+				Start: start.UTC(), End: start.Add(30 * time.Minute).UTC(), Capacity: 1}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -6,8 +6,10 @@ import (
 
 	"duikou/internal/audit"
 	"duikou/internal/auth"
+	"duikou/internal/consults"
 	"duikou/internal/demo"
 	"duikou/internal/directory"
+	"duikou/internal/patient"
 	"duikou/internal/referrals"
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
@@ -15,7 +17,7 @@ import (
 	"duikou/referral"
 )
 
-var tables = []string{"hospitals", "departments", "staff", "pairings", "users", "user_roles", "bed_pools"}
+var tables = []string{"hospitals", "departments", "staff", "pairings", "users", "user_roles", "bed_pools", "clinic_slots"}
 
 func counts(t *testing.T, db sqldb.DB) map[string]int {
 	t.Helper()
@@ -43,15 +45,18 @@ func TestDemoProvinceLoadsOnceAndAgainChangesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		refSvc := referrals.NewService(db, store.NewReferrals(db), log, nil, referrals.NewDirectoryRoutes(store.NewDirectory(db), nil), nil, referral.DefaultDeadlines())
-		s := demo.Services{Directory: dir, Auth: authSvc, Beds: referrals.NewBeds(refSvc, store.NewReferrals(db), store.NewDirectory(db))}
+		reg := patient.NewService(db, store.NewPatients(db), nil, log)
+		clinics := consults.NewService(db, store.NewConsults(db), log, reg, dir, nil, nil)
+		s := demo.Services{Directory: dir, Auth: authSvc, Beds: referrals.NewBeds(refSvc, store.NewReferrals(db), store.NewDirectory(db)), Clinics: clinics}
 
 		logins, err := demo.Load(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
 		first := counts(t, db)
-		// Two tertiary hospitals, ten departments each with reserved beds.
-		want := map[string]int{"hospitals": 10, "pairings": 8, "bed_pools": 20}
+		// Two tertiary hospitals, ten departments each with reserved beds;
+		// the provincial cardiologist's eight clinic places.
+		want := map[string]int{"hospitals": 10, "pairings": 8, "bed_pools": 20, "clinic_slots": 8}
 		for tb, n := range want {
 			if first[tb] != n {
 				t.Errorf("%s: %d rows, want %d", tb, first[tb], n)

@@ -91,6 +91,7 @@ type Deps struct {
 	Attachments AttachmentService
 	// ReferralStats computes referral statistics.
 	ReferralStats ReferralStatsService
+	Sessions      SessionService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -175,6 +176,7 @@ func (a *API) Handler() http.Handler {
 			a.mountStreams(r)
 			a.mountSlips(r)
 			a.mountAttachments(r)
+			a.mountSessions(r)
 		})
 	})
 

@@ -4,6 +4,9 @@ import (
 	"net/http"
 
 	"duikou/attachment"
+	"duikou/consult"
+	"duikou/internal/consults"
+
 	"duikou/internal/audit"
 	"duikou/internal/auth"
 	"duikou/internal/directory"
@@ -200,6 +203,48 @@ func operations() []operation {
 				{"county_top", "how many diagnoses per county hospital, 1–10 (default 4)"},
 				{"diagnosis_level", "code (as written, default) or category (three-character ICD-10 category)"},
 			}},
+		// ---- Remote sessions: consultations, MDTs, teaching rounds, imaging reviews, expert clinics ----
+		{Method: http.MethodPost, Path: "/api/v1/sessions", Summary: "Request a remote session from a hospital paired with the caller's (honours Idempotency-Key)", Tag: "sessions", Roles: clinical,
+			Request: consult.Input{}, Response: consult.Session{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/api/v1/sessions", Summary: "List remote sessions the caller's hospital takes part in (each shown session is audited)", Tag: "sessions", Roles: clinical,
+			Response: List[consult.Session]{}, Query: paged(
+				queryParam{"kind", "consult, mdt, teaching_round, imaging_review or expert_clinic"},
+				queryParam{"status", "one status, e.g. scheduled"},
+				queryParam{"urgency", "routine, urgent or emergency"},
+				queryParam{"hospital_id", "only sessions requested by or sent to this hospital"},
+				queryParam{"patient_id", "only sessions about this patient"},
+				queryParam{"from", "sessions scheduled (or, without a time yet, requested) at or after this instant, RFC 3339"},
+				queryParam{"to", "sessions scheduled (or requested) before this instant, RFC 3339"},
+			)},
+		{Method: http.MethodGet, Path: "/api/v1/sessions/{sessionID}", Summary: "Read a remote session with its opinion and addenda", Tag: "sessions", Roles: clinical,
+			Response: consults.Detail{}},
+		{Method: http.MethodPost, Path: "/api/v1/sessions/{sessionID}/actions/{action}", Summary: "Move a remote session: accept, decline, schedule, start, end, sign_opinion, acknowledge or cancel (scheduling and starting need the patient's consents)", Tag: "sessions", Roles: clinical,
+			Request: consult.ActionInput{}, Response: consult.Session{}, IfMatch: true},
+		{Method: http.MethodGet, Path: "/api/v1/sessions/{sessionID}/events", Summary: "A remote session's history, oldest first", Tag: "sessions", Roles: clinical,
+			Response: List[consult.Event]{}},
+		{Method: http.MethodPut, Path: "/api/v1/sessions/{sessionID}/opinion", Summary: "Save the opinion draft (an assigned specialist, until it is signed)", Tag: "sessions", Roles: clinical,
+			Request: consult.OpinionInput{}, Response: consult.Session{}, IfMatch: true},
+		{Method: http.MethodPost, Path: "/api/v1/sessions/{sessionID}/opinion/addenda", Summary: "Append a signed addendum to a signed opinion", Tag: "sessions", Roles: clinical,
+			Request: AddendumRequest{}, Response: consult.Addendum{}, Status: http.StatusCreated},
+		{Method: http.MethodPost, Path: "/api/v1/sessions/{sessionID}/opinion/referral", Summary: "Draft the up-referral a signed opinion advises (the requesting hospital); answers the referral draft", Tag: "sessions", Roles: clinical,
+			Response: referral.Referral{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/api/v1/sessions/{sessionID}/attendance", Summary: "Who attended while the session was live, per person, reconnects merged", Tag: "sessions", Roles: clinical,
+			Response: List[consult.Attendance]{}},
+
+		{Method: http.MethodGet, Path: "/api/v1/clinic-slots", Summary: "Remote-clinic slots visible to the caller's hospital (its own and its paired hospitals'), by start time", Tag: "sessions", Roles: clinical,
+			Response: List[consult.ClinicSlot]{}, Query: []queryParam{
+				{"from", "slots starting at or after this instant, RFC 3339 (default now)"},
+				{"to", "slots starting before this instant, RFC 3339 (default from + 14 days; at most 14 weeks after from)"},
+				{"specialist_id", "only this specialist's slots"},
+				{"department_id", "only this department's slots"},
+				{"limit", "at most this many, 1–200 (default 50)"},
+			}},
+		{Method: http.MethodPost, Path: "/api/v1/clinic-slots", Summary: "Publish a slot of the calling specialist's remote clinic (by the start of the week before its week)", Tag: "sessions", Roles: clinical,
+			Request: consult.SlotInput{}, Response: consult.ClinicSlot{}, Status: http.StatusCreated},
+		{Method: http.MethodPost, Path: "/api/v1/clinic-slots/{slotID}/book", Summary: "Book a place on a paired hospital's slot, first come; answers the scheduled expert-clinic session (409 when full)", Tag: "sessions", Roles: clinical,
+			Request: consult.BookingInput{}, Response: consult.Session{}, Status: http.StatusCreated},
+		{Method: http.MethodPost, Path: "/api/v1/clinic-slots/{slotID}/cancel", Summary: "Withdraw one's own slot that nobody is booked on", Tag: "sessions", Roles: clinical,
+			Request: SlotCancelRequest{}, Response: consult.ClinicSlot{}},
 
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,

@@ -31,11 +31,17 @@ func NewConsults(db sqldb.DB) *Consults { return &Consults{db: db} }
 // ConsultFilter selects sessions for a list. Empty fields do not filter.
 // PartyHospitalID keeps the sessions that hospital takes part in: as the
 // requesting or target hospital, or invited to a teaching round.
+// HospitalID keeps the sessions requested by or sent to that hospital (the
+// other party, as a list's filter). From and To bound the session's day:
+// its scheduled start, or when it was requested while it has no time yet.
 type ConsultFilter struct {
 	PartyHospitalID string
+	HospitalID      string
 	Kind            consult.Kind
 	Status          consult.Status
+	Urgency         consult.Urgency
 	PatientID       string
+	From, To        *time.Time
 	After           string
 	Limit           int
 }
@@ -300,8 +306,20 @@ func (c *Consults) ListSessions(ctx context.Context, f ConsultFilter) ([]consult
 	if f.Status != "" {
 		w.add("status = ?", string(f.Status))
 	}
+	if f.Urgency != "" {
+		w.add("urgency = ?", string(f.Urgency))
+	}
+	if f.HospitalID != "" {
+		w.add("(requesting_hospital_id = ? OR target_hospital_id = ?)", f.HospitalID, f.HospitalID)
+	}
 	if f.PatientID != "" {
 		w.add("patient_id = ?", f.PatientID)
+	}
+	if f.From != nil {
+		w.add("COALESCE(schedule_start, created_at) >= ?", *f.From)
+	}
+	if f.To != nil {
+		w.add("COALESCE(schedule_start, created_at) < ?", *f.To)
 	}
 	q := `SELECT ` + sessionCols + ` FROM consult_sessions` + w.page(f.After, f.Limit)
 	return dirQueryAll(ctx, c.db, q, w.args, func(r sqldb.Rows) (consult.Session, error) { return scanSession(r) })
