@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"duikou/internal/app"
 	"duikou/internal/config"
@@ -405,4 +406,86 @@ func commandLine(sub string, args []string) string {
 		parts = append(parts, a)
 	}
 	return strings.Join(parts, " ")
+}
+
+// waitSampler samples, every 50 ms, what the run database's sessions are
+// doing: running or waiting on a lock or I/O (with the statement), or idle
+// inside a transaction while the server prepares its next statement. It
+// tells where a transaction's time goes without instrumenting the server.
+type waitSampler struct {
+	mu      sync.Mutex
+	counts  map[string]int
+	samples int
+	stop    func()
+}
+
+func sampleWaits(ctx context.Context, db *pgxpool.Pool) *waitSampler {
+	w := &waitSampler{counts: map[string]int{}}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	w.stop = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			rows, err := db.Query(ctx, `SELECT CASE WHEN state = 'active' THEN coalesce(wait_event_type || ':' || wait_event, 'running')
+					ELSE state END,
+				CASE WHEN state = 'active' THEN left(regexp_replace(query, '\s+', ' ', 'g'), 70) ELSE '' END, count(*)
+				FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')
+				GROUP BY 1, 2`)
+			if err != nil {
+				continue
+			}
+			w.mu.Lock()
+			w.samples++
+			for rows.Next() {
+				var what, query string
+				var n int
+				if rows.Scan(&what, &query, &n) == nil {
+					key := what
+					if query != "" {
+						key += " — " + query
+					}
+					w.counts[key] += n
+				}
+			}
+			w.mu.Unlock()
+			rows.Close()
+		}
+	}()
+	return w
+}
+
+// report lists the top states as the average number of sessions in each.
+func (w *waitSampler) report(top int) string {
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.samples == 0 {
+		return "(no samples)\n"
+	}
+	type kv struct {
+		k string
+		n int
+	}
+	var all []kv
+	total := 0
+	for k, n := range w.counts {
+		all = append(all, kv{k, n})
+		total += n
+	}
+	slices.SortFunc(all, func(a, b kv) int { return b.n - a.n })
+	var b strings.Builder
+	fmt.Fprintf(&b, "  - %.1f sessions busy on average (%d samples)\n", float64(total)/float64(w.samples), w.samples)
+	for _, e := range all[:min(top, len(all))] {
+		fmt.Fprintf(&b, "  - %.1f: %s\n", float64(e.n)/float64(w.samples), strings.ReplaceAll(e.k, "|", "/"))
+	}
+	return b.String()
 }

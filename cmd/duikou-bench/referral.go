@@ -27,7 +27,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -171,6 +170,7 @@ type referralBench struct {
 	dropDB        func()
 	srv           *server
 	db            *pgxpool.Pool // the tool's own pool for loading, counting and the baseline schema
+	watch         *pgxpool.Pool // one connection that samples pg_stat_activity
 	conn          *kv.Conn      // the tool's own Redis connection, same prefix as the server
 	cl            *client
 	sph           string   // receiving hospital
@@ -195,6 +195,9 @@ func (b *referralBench) close() {
 	}
 	if b.db != nil {
 		b.db.Close()
+	}
+	if b.watch != nil {
+		b.watch.Close()
 	}
 	if b.conn != nil {
 		if !b.o.keep {
@@ -230,6 +233,11 @@ func newReferralBench(ctx context.Context, o referralOpts, stderr io.Writer) (*r
 	cfg.MaxConns = 16 // as the server's pool
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
 	if b.db, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return b, err
+	}
+	cfg = cfg.Copy()
+	cfg.MaxConns = 1
+	if b.watch, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return b, err
 	}
 	b.cl = newClient(b.srv.base, 2*o.clients, nil)
@@ -426,6 +434,7 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 		}
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 	}
+	waits := sampleWaits(ctx, b.watch)
 	pool(ctx, C, len(drafts), b.o.duration, submit, func(ctx context.Context, _, k int) error {
 		i := drafts[k]
 		t := &tickets[i]
@@ -433,6 +442,7 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 		return b.act(ctx, doc, t, "submit", fmt.Sprintf("%s-submit-%d", run, i), map[string]any{})
 	})
 	stopProfile()
+	submitWaits := waits.report(8)
 	submitted := submit.ok
 
 	// The relay publishes the outbox into the queues every 250 ms: wait
@@ -447,42 +457,45 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 	}
 	relayDrain := time.Since(relayStart)
 
-	type held struct {
-		t    ticket
-		desk int
-	}
-	var (
-		mu      sync.Mutex
-		claimed []held
-		empty   atomic.Int64
-	)
-	pool(ctx, C, submitted, b.o.duration, claim, func(ctx context.Context, _, i int) error {
+	// The desks then work the queue as a desk member does: claim the next
+	// ticket, decide it (accept), claim the next. Claim and accept are timed
+	// apart; their throughput is that of the desk phase.
+	var empty atomic.Int64
+	desk := newStep("desk round: claim then accept")
+	backlog := b.sampleBacklog(ctx)
+	pool(ctx, C, submitted, b.o.duration, desk, func(ctx context.Context, _, i int) error {
 		k := i % len(b.desks)
 		var t ticket
+		t0 := time.Now()
 		code, err := b.cl.do(ctx, call{method: "POST", path: "/api/v1/referral-queues/" + b.sph + "/claim", token: b.desks[k].token}, &t, 200, 204)
+		if err == nil && code == 204 {
+			empty.Add(1)
+			err = errors.New("queue empty (204)")
+		}
+		if ctx.Err() != nil && err != nil {
+			return err
+		}
+		claim.record(time.Since(t0), err)
 		if err != nil {
 			return err
 		}
-		if code == 204 {
-			empty.Add(1)
-			return errors.New("queue empty (204)")
+		t1 := time.Now()
+		err = b.act(ctx, b.desks[k], &t, "accept", fmt.Sprintf("%s-accept-%d", run, i), map[string]any{"reason": "同意接收"})
+		if ctx.Err() != nil && err != nil {
+			return err
 		}
-		mu.Lock()
-		claimed = append(claimed, held{t, k})
-		mu.Unlock()
-		return nil
+		accept.record(time.Since(t1), err)
+		return err
 	})
-	pool(ctx, C, len(claimed), b.o.duration, accept, func(ctx context.Context, _, i int) error {
-		h := &claimed[i]
-		return b.act(ctx, b.desks[h.desk], &h.t, "accept", fmt.Sprintf("%s-accept-%d", run, i), map[string]any{"reason": "同意接收"})
-	})
+	claim.elapsed, accept.elapsed = desk.elapsed, desk.elapsed
+	deskBacklog := backlog()
 
 	base := b.baseline(ctx, stderr, true)
 	appendOnly := b.baseline(ctx, stderr, false)
 
 	steps := []*stepStats{create, submit, claim, accept}
 	fmt.Fprintf(stdout, "### Lifecycle over HTTP, %d clients, %d tickets\n\n", C, n)
-	fmt.Fprintln(stdout, "Each step runs on its own over all tickets (create all, then submit all, …), so each figure is that step's throughput at this concurrency.")
+	fmt.Fprintln(stdout, "Three phases, one after the other over all tickets: doctors create drafts, doctors submit them, then desk members claim the next ticket and accept it, claim after claim. So create and submit figures are each that step's own throughput at this concurrency; claim and accept share the desk phase.")
 	fmt.Fprintln(stdout, "Every request carries a bearer token; creating and acting requests an `Idempotency-Key`; actions `If-Match`.")
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "| step | done | per second | p50 ms | p99 ms | max ms | errors |")
@@ -491,17 +504,15 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 		fmt.Fprintf(stdout, "| %s | %d | %.0f | %s | %s | %s | %s |\n", s.name, s.ok, s.rate(), ms(s.percentile(50)),
 			ms(s.percentile(99)), ms(s.percentile(100)), s.errorText())
 	}
-	var total time.Duration
-	for _, s := range steps {
-		total += s.elapsed
-	}
+	total := create.elapsed + submit.elapsed + desk.elapsed
 	accepted := accept.ok
 	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "- whole lifecycle: %d tickets accepted in %.1f s of the four steps = **%.0f tickets per second** (4 requests each)\n",
+	fmt.Fprintf(stdout, "- whole lifecycle: %d tickets accepted in %.1f s of the three phases (create, submit, desk round) = **%.0f tickets per second** (4 requests each); claim and accept share the desk round's time\n",
 		accepted, total.Seconds(), float64(accepted)/total.Seconds())
 	fmt.Fprintf(stdout, "- relay: the outbox of %d submits was in Redis %.2f s after the last submit answered\n", submitted, relayDrain.Seconds())
+	fmt.Fprintf(stdout, "- relay backlog during the desk phase (outbox rows not yet in Redis, sampled every 100 ms): %s\n", deskBacklog)
 	if e := empty.Load(); e > 0 {
-		fmt.Fprintf(stdout, "- claims that found the queue empty: %d\n", e)
+		fmt.Fprintf(stdout, "- claims answered 204 (nothing claimable) although unclaimed tickets were waiting: %d. A claim looks at the first 64 entries of each department queue; claimed and accepted tickets keep their entry and lease until the relay removes them, so when the relay lags the heads fill with leased entries\n", e)
 	}
 	ratio := func(x float64) string {
 		if x == 0 {
@@ -514,6 +525,8 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "- baseline rows, per ticket in one transaction (what one HTTP submit writes): %s\n", strings.Join(base.rows, "; "))
 	fmt.Fprintf(stdout, "- append-only baseline: the same without the two shared rows (day counter, audit chain head), so no two transactions wait on each other\n")
 	fmt.Fprintf(stdout, "- besides those writes the HTTP submit reads: the session, its user and the hospital's pairings (authentication), the ticket FOR UPDATE, the consent, the patient's home hospital, the two hospitals and their pairings (route), and the audit chain head FOR UPDATE SKIP LOCKED; it opens a savepoint for the service inside the idempotency transaction and makes one Redis call for the rate limit\n\n")
+	fmt.Fprintf(stdout, "What the database sessions of the run were doing, sampled every 50 ms (average number of sessions in each state; the server's pool has 16 connections):\n\n- HTTP submit phase:\n%s- baseline (same rows):\n%s- append-only baseline:\n%s\n",
+		submitWaits, base.waits, appendOnly.waits)
 	if b.o.cpuprofile != "" {
 		fmt.Fprintf(stdout, "- CPU profile of the submit phase: %s (`go tool pprof -top %s`)\n\n", b.o.cpuprofile, b.o.cpuprofile)
 	}
@@ -531,6 +544,38 @@ func (b *referralBench) act(ctx context.Context, a account, t *ticket, action, i
 	}
 	*t = out
 	return nil
+}
+
+// sampleBacklog samples the relay's backlog (unpublished outbox rows) every
+// 100 ms until the returned function is called, which reports it.
+func (b *referralBench) sampleBacklog(ctx context.Context) func() string {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var peak, sum, n int
+	go func() {
+		defer close(done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var left int
+			if b.watch.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&left) == nil {
+				peak, sum, n = max(peak, left), sum+left, n+1
+			}
+		}
+	}()
+	return func() string {
+		cancel()
+		<-done
+		if n == 0 {
+			return "no samples"
+		}
+		return fmt.Sprintf("mean %.0f rows, peak %d rows (%d samples)", float64(sum)/float64(n), peak, n)
+	}
 }
 
 // waitFor polls cond every 10 ms until it holds, bounded by limit.
@@ -558,6 +603,7 @@ func tag() string { return randomHex(4) }
 type baselineResult struct {
 	stats *stepStats
 	rows  []string
+	waits string
 }
 
 // baselineSchema holds copies of the tables one submit writes, with their
@@ -600,6 +646,7 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 	day := "b" + run
 	var seq atomic.Int64
 	answer := strings.Repeat("x", 1800) // the stored JSON answer of a submit is about this long
+	waits := sampleWaits(ctx, b.watch)
 	pool(ctx, b.o.clients, b.o.tickets, b.o.duration, res.stats, func(ctx context.Context, _, i int) error {
 		now := time.Now().UTC()
 		id := uuid.Must(uuid.NewV7()).String()
@@ -660,6 +707,7 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 			return err
 		})
 	})
+	res.waits = waits.report(5)
 	return res
 }
 
