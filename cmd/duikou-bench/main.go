@@ -6,7 +6,11 @@
 //
 // Each subcommand is one file: referral.go is `duikou-bench referral`.
 // Everything it sends goes to 127.0.0.1, and every loop is bounded in count
-// and in time.
+// and in time. For example:
+//
+//	go run ./cmd/duikou-bench referral \
+//		-database-url 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' \
+//		-redis-url redis://127.0.0.1:6379/0 -tickets 10000 -duration 3m
 package main
 
 import (
