@@ -101,15 +101,23 @@ for i = 2, #KEYS do
       redis.call('ZADD', KEYS[i], string.format('%.0f', tonumber(due[j+1]) - shift), due[j])
     end
   end
-  local c = redis.call('ZRANGE', KEYS[i], 0, depth - 1, 'WITHSCORES')
-  for j = 1, #c, 2 do
-    local id, sc = c[j], tonumber(c[j+1])
-    if best and (sc > bestScore or (sc == bestScore and id > best)) then break end
-    local l = redis.call('HGET', KEYS[1], id)
-    if not l or tonumber(string.match(l, '|(%d+)$')) <= now then
-      best, bestScore = id, sc
-      break
+  -- Page through the queue from its head: claimed tickets keep their place
+  -- (leased) until decided, so a busy department may have many at the head.
+  local off, done = 0, false
+  while off < depth and not done do
+    local c = redis.call('ZRANGE', KEYS[i], off, math.min(off + 63, depth - 1), 'WITHSCORES')
+    if #c == 0 then break end
+    for j = 1, #c, 2 do
+      local id, sc = c[j], tonumber(c[j+1])
+      if best and (sc > bestScore or (sc == bestScore and id > best)) then done = true break end
+      local l = redis.call('HGET', KEYS[1], id)
+      if not l or tonumber(string.match(l, '|(%d+)$')) <= now then
+        best, bestScore = id, sc
+        done = true
+        break
+      end
     end
+    off = off + 64
   end
 end
 if not best then return false end

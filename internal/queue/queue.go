@@ -86,7 +86,9 @@ type Options struct {
 	// this long (0: never).
 	AgingAfter time.Duration
 	// ScanDepth bounds how many members of each queue a claim looks at to
-	// find one without a live lease (default 64).
+	// find one without a live lease (default 4096: a department may hold
+	// many claimed, undecided tickets at its head; the script pages through
+	// them 64 at a time).
 	ScanDepth int
 	// ClaimAttempts bounds how many stale entries one claim discards before
 	// giving up (default 8).
@@ -115,7 +117,7 @@ func New(conn *kv.Conn, opt Options) *Referrals {
 		opt.Lease = 2 * time.Minute
 	}
 	if opt.ScanDepth <= 0 {
-		opt.ScanDepth = 64
+		opt.ScanDepth = 4096
 	}
 	if opt.ClaimAttempts <= 0 {
 		opt.ClaimAttempts = 8

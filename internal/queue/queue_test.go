@@ -526,3 +526,29 @@ func TestQueueMarksEscalatedDeadlinesOfQueuedTicketsOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimLooksPastManyClaimedTickets: a busy department holds more claimed,
+// undecided tickets at the head of its queue than one page of the claim's
+// scan; a waiting ticket behind them is still handed out.
+func TestClaimLooksPastManyClaimedTickets(t *testing.T) {
+	bothServers(t, func(t *testing.T, conn *kv.Conn) {
+		ctx := context.Background()
+		q := queue.New(conn, queue.Options{Lease: time.Hour})
+		now := time.Now()
+		const held = 150
+		for i := 1; i <= held+1; i++ {
+			e := waiting(i, cardio, referral.Urgent, false, now, held+2-i)
+			if i <= held {
+				e.Holder = fmt.Sprintf("desk%d", i)
+			}
+			mustUpsert(t, q, e)
+		}
+		got, err := q.Claim(ctx, hospA, cardio, "late", nil)
+		if err != nil || got != ticketID(held+1) {
+			t.Fatalf("claim behind %d held tickets: %s %v, want %s", held, got, err, ticketID(held+1))
+		}
+		if _, err := q.Claim(ctx, hospA, cardio, "later", nil); !errors.Is(err, queue.ErrEmpty) {
+			t.Fatalf("every ticket is held: %v", err)
+		}
+	})
+}

@@ -42,6 +42,8 @@ type Relay struct {
 	deadlines referral.Deadlines
 	log       *slog.Logger
 	now       func() time.Time
+	// wake asks Run for a round now; one pending wake is enough.
+	wake chan struct{}
 }
 
 // NewRelay builds the relay. deadlines must be the referral service's, so
@@ -50,7 +52,20 @@ func NewRelay(db sqldb.DB, st RelayStore, q *queue.Referrals, deadlines referral
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{db: db, st: st, q: q, deadlines: deadlines, log: log, now: sqldb.Now}
+	return &Relay{db: db, st: st, q: q, deadlines: deadlines, log: log, now: sqldb.Now, wake: make(chan struct{}, 1)}
+}
+
+// Wake asks the running relay for a round now instead of at its next poll:
+// the service calls it once a change has committed, so a ticket reaches the
+// desks in a round trip rather than a poll period. It never blocks; wakes
+// that arrive during a round are merged into one more round. Changes
+// committed through other instances are delivered by their own relays, or
+// by this one at its next poll.
+func (r *Relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Flush delivers unpublished changes, then escalations, until none is left
@@ -258,6 +273,10 @@ func (r *Relay) Run(ctx context.Context, period, rebuildEvery time.Duration) {
 		case <-rebuild.C:
 			check()
 		case <-tick.C:
+			if _, err := r.Flush(ctx); err != nil {
+				r.warn(ctx, "relaying referral changes", err)
+			}
+		case <-r.wake:
 			if _, err := r.Flush(ctx); err != nil {
 				r.warn(ctx, "relaying referral changes", err)
 			}

@@ -75,7 +75,15 @@ type Service struct {
 	routes    referral.Pairings
 	now       func() time.Time
 	deadlines referral.Deadlines
+	// changed is told, after the transaction commits, that the outbox
+	// holds a new change (the relay wakes instead of waiting for its poll).
+	changed func()
 }
+
+// OnChange sets what to call once a change and its outbox row have
+// committed: the instance's relay, so a ticket reaches the desk queue at
+// once. Call it while wiring, before the service is used.
+func (s *Service) OnChange(fn func()) { s.changed = fn }
 
 // NewService builds the referral service. clock nil means sqldb.Now.
 func NewService(db sqldb.DB, st Store, rec audit.Recorder, consent ConsentChecker, routes referral.Pairings,
@@ -402,6 +410,15 @@ func (s *Service) checkRoute(ctx context.Context, r referral.Referral, to string
 // number assigns the next 转诊单号 of the day in China.
 func (s *Service) number(ctx context.Context, now time.Time) (string, error) {
 	day := now.In(china)
+	if s.db.Dialect() == sqldb.Postgres {
+		// The day's counter is one row that every submission updates. Taken
+		// in the ticket's transaction its lock is held until that commits, so
+		// submissions queue behind each other; taken on its own it is held
+		// for one statement. A ticket whose transaction then fails leaves a
+		// gap in the day's numbers: numbers are unique, not gapless. (SQLite
+		// has one writer, which the ticket's transaction already holds.)
+		ctx = sqldb.Detached(ctx)
+	}
 	seq, err := s.store.NextNumber(ctx, day.Format("20060102"))
 	if err != nil {
 		return "", err
@@ -491,7 +508,13 @@ func (s *Service) enqueue(ctx context.Context, r referral.Referral, at time.Time
 	if err != nil {
 		return err
 	}
-	return s.store.EnqueueOutbox(ctx, TopicChanged, r.ID, string(b), at)
+	if err := s.store.EnqueueOutbox(ctx, TopicChanged, r.ID, string(b), at); err != nil {
+		return err
+	}
+	if s.changed != nil {
+		sqldb.AfterCommit(ctx, s.changed)
+	}
+	return nil
 }
 
 // visible loads a ticket p is a party to; any other is not found, and the

@@ -13,6 +13,12 @@ import (
 
 type pgDB struct {
 	pool *pgxpool.Pool
+	// side serves detached statements (see Detached). Its own few
+	// connections mean a transaction holding one of the main pool's never
+	// waits for another of the same pool: with every main connection inside
+	// a transaction that wants a side statement, a shared pool would
+	// deadlock.
+	side *pgxpool.Pool
 }
 
 // OpenPostgres connects a pgx pool to url (postgres://…).
@@ -35,7 +41,14 @@ func OpenPostgres(ctx context.Context, url string) (DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect postgres: %w", redactErr(err))
 	}
-	return &pgDB{pool: pool}, nil
+	sideCfg := cfg.Copy()
+	sideCfg.MaxConns, sideCfg.MinConns = 4, 0
+	side, err := pgxpool.NewWithConfig(ctx, sideCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect postgres: %w", redactErr(err))
+	}
+	return &pgDB{pool: pool, side: side}, nil
 }
 
 // redactErr drops the connection string that pgx may echo in parse errors:
@@ -58,12 +71,15 @@ func (d *pgDB) q(ctx context.Context) pgQuerier {
 	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
 		return tx
 	}
+	if detached(ctx) {
+		return d.side
+	}
 	return d.pool
 }
 
 func (d *pgDB) Dialect() Dialect               { return Postgres }
 func (d *pgDB) Ping(ctx context.Context) error { return d.pool.Ping(ctx) }
-func (d *pgDB) Close()                         { d.pool.Close() }
+func (d *pgDB) Close()                         { d.pool.Close(); d.side.Close() }
 
 func (d *pgDB) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
 	tag, err := d.q(ctx).Exec(ctx, sql, args...)
@@ -92,7 +108,11 @@ func (d *pgDB) InTx(ctx context.Context, fn func(ctx context.Context) error) (er
 			return err
 		}, fn)
 	}
-	tx, err := d.pool.Begin(ctx)
+	pool := d.pool
+	if detached(ctx) {
+		pool = d.side
+	}
+	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return pgErr(err)
 	}
@@ -105,10 +125,15 @@ func (d *pgDB) InTx(ctx context.Context, fn func(ctx context.Context) error) (er
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
+	ctx, hooks := withHooks(ctx)
 	if err = fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
 		return err
 	}
-	return pgErr(tx.Commit(ctx))
+	if err = pgErr(tx.Commit(ctx)); err != nil {
+		return err
+	}
+	hooks.run()
+	return nil
 }
 
 type pgRows struct{ pgx.Rows }

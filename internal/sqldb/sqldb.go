@@ -105,6 +105,9 @@ func savepoint(ctx context.Context, exec func(ctx context.Context, sql string) e
 	if err := exec(ctx, "SAVEPOINT "+name); err != nil {
 		return err
 	}
+	// Hooks registered inside the savepoint count only if it is released:
+	// work undone by a rollback to it must not be announced.
+	inner := &commitHooks{}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = exec(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name)
@@ -116,7 +119,76 @@ func savepoint(ctx context.Context, exec func(ctx context.Context, sql string) e
 			}
 			return
 		}
-		err = exec(ctx, "RELEASE SAVEPOINT "+name)
+		if err = exec(ctx, "RELEASE SAVEPOINT "+name); err == nil {
+			hooksOf(ctx).adopt(inner)
+		}
 	}()
-	return fn(context.WithValue(ctx, txDepth{}, depth))
+	return fn(context.WithValue(context.WithValue(ctx, hooksKey{}, inner), txDepth{}, depth))
+}
+
+type hooksKey struct{}
+
+// commitHooks are the functions to run once a transaction has committed.
+type commitHooks struct{ fns []func() }
+
+func hooksOf(ctx context.Context) *commitHooks {
+	h, _ := ctx.Value(hooksKey{}).(*commitHooks)
+	return h
+}
+
+func (h *commitHooks) adopt(inner *commitHooks) {
+	if h != nil && inner != nil {
+		h.fns = append(h.fns, inner.fns...)
+	}
+}
+
+func (h *commitHooks) run() {
+	if h == nil {
+		return
+	}
+	for _, fn := range h.fns {
+		fn()
+	}
+}
+
+// withHooks starts the hook list of an outermost transaction.
+func withHooks(ctx context.Context) (context.Context, *commitHooks) {
+	h := &commitHooks{}
+	return context.WithValue(ctx, hooksKey{}, h), h
+}
+
+// AfterCommit runs fn once the transaction ctx carries has committed, the
+// outermost one when transactions nest; never if it rolls back. Without a
+// transaction fn runs at once. It tells others of a change (wakes a relay)
+// only when the change is visible to them: a nested service transaction
+// inside a retried request's transaction is not yet committed when it ends.
+func AfterCommit(ctx context.Context, fn func()) {
+	h := hooksOf(ctx)
+	if h == nil || !InTransaction(ctx) {
+		fn()
+		return
+	}
+	h.fns = append(h.fns, fn)
+}
+
+// Detached returns ctx without its transaction: statements made with it run
+// on their own connection and commit on their own. For a short, separate
+// transaction whose lock must not be held until the caller's commits (a
+// counter): the caller must accept that it is not undone with its own.
+// On PostgreSQL detached statements use a small pool of their own. On
+// SQLite, which has one writer, a detached write waits for the caller's
+// transaction and so must not be used while one is open.
+func Detached(ctx context.Context) context.Context {
+	ctx = context.WithValue(ctx, txKey{}, nil)
+	ctx = context.WithValue(ctx, txDepth{}, 0)
+	ctx = context.WithValue(ctx, hooksKey{}, nil)
+	return context.WithValue(ctx, detachedKey{}, true)
+}
+
+type detachedKey struct{}
+
+// detached reports whether ctx asks for a connection of its own.
+func detached(ctx context.Context) bool {
+	d, _ := ctx.Value(detachedKey{}).(bool)
+	return d && !InTransaction(ctx)
 }

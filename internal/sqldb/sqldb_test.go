@@ -142,3 +142,73 @@ func TestConcurrentMigrationsOnPostgres(t *testing.T) {
 		t.Fatalf("schema_migrations has %d rows (err %v), want %d", n, err, len(ms))
 	}
 }
+
+// TestAfterCommit: a hook runs once the outermost transaction commits, never
+// when it or the savepoint that registered it rolls back, and at once
+// without a transaction.
+func TestAfterCommit(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		var ran []string
+		hook := func(name string) func() { return func() { ran = append(ran, name) } }
+		boom := errors.New("boom")
+
+		err := db.InTx(ctx, func(ctx context.Context) error {
+			sqldb.AfterCommit(ctx, hook("outer"))
+			if err := db.InTx(ctx, func(ctx context.Context) error {
+				sqldb.AfterCommit(ctx, hook("released savepoint"))
+				return nil
+			}); err != nil {
+				return err
+			}
+			_ = db.InTx(ctx, func(ctx context.Context) error {
+				sqldb.AfterCommit(ctx, hook("rolled-back savepoint"))
+				return boom
+			})
+			if len(ran) != 0 {
+				t.Errorf("hooks ran before the commit: %v", ran)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"outer", "released savepoint"}; !equal(ran, want) {
+			t.Errorf("after commit %v, want %v", ran, want)
+		}
+
+		ran = nil
+		_ = db.InTx(ctx, func(ctx context.Context) error {
+			sqldb.AfterCommit(ctx, hook("rolled back"))
+			return boom
+		})
+		sqldb.AfterCommit(ctx, hook("no transaction"))
+		if want := []string{"no transaction"}; !equal(ran, want) {
+			t.Errorf("got %v, want %v", ran, want)
+		}
+
+		// A detached context has no transaction: what it writes is its own.
+		err = db.InTx(ctx, func(ctx context.Context) error {
+			if !sqldb.InTransaction(ctx) || sqldb.InTransaction(sqldb.Detached(ctx)) {
+				t.Error("Detached must drop the transaction and only it")
+			}
+			sqldb.AfterCommit(sqldb.Detached(ctx), hook("detached"))
+			return nil
+		})
+		if err != nil || !equal(ran, []string{"no transaction", "detached"}) {
+			t.Errorf("detached hook: %v %v", ran, err)
+		}
+	})
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -101,10 +101,15 @@ func (d *liteDB) InTx(ctx context.Context, fn func(ctx context.Context) error) (
 			_ = tx.Rollback()
 		}
 	}()
+	ctx, hooks := withHooks(ctx)
 	if err = fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
 		return err
 	}
-	return liteErr(tx.Commit())
+	if err = liteErr(tx.Commit()); err != nil {
+		return err
+	}
+	hooks.run()
+	return nil
 }
 
 // liteArgs writes instants as fixed-width UTC text (see TimeFormat).
