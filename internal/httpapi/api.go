@@ -91,6 +91,10 @@ type Deps struct {
 	Attachments AttachmentService
 	// ReferralStats computes referral statistics.
 	ReferralStats ReferralStatsService
+	// SessionRooms lets participants into remote sessions' live rooms;
+	// SessionSocket is the rooms' WebSocket endpoint (the signalling server).
+	SessionRooms  SessionJoiner
+	SessionSocket http.Handler
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -151,6 +155,8 @@ func (a *API) Handler() http.Handler {
 	r.Get("/readyz", a.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
 
+	// Before /api/v1 and beside it: see mountSessionSocket.
+	a.mountSessionSocket(r)
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(a.limitBody, a.identify, a.rateLimit)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -175,6 +181,7 @@ func (a *API) Handler() http.Handler {
 			a.mountStreams(r)
 			a.mountSlips(r)
 			a.mountAttachments(r)
+			a.mountSessionJoin(r)
 		})
 	})
 
