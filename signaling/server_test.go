@@ -381,7 +381,9 @@ func TestPresenceHooksHearAdmissionLeavingAndClose(t *testing.T) {
 		mu.Unlock()
 	}
 	h := newHarness(t, func(c *Config) {
-		c.OnJoin = func(room string, p ParticipantInfo, _ time.Time) { note("join " + room + " " + p.ID + " " + p.Hospital) }
+		c.OnJoin = func(room string, p ParticipantInfo, _ time.Time) {
+			note("join " + room + " " + p.ID + " " + p.Hospital)
+		}
 		c.OnLeave = func(room, pid string, _ time.Time) { note("leave " + room + " " + pid) }
 	})
 	hc := h.join("r", "host", host)
