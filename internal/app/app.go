@@ -21,7 +21,9 @@ import (
 	"duikou/internal/demo"
 	"duikou/internal/httpapi"
 	"duikou/internal/kv"
+	"duikou/internal/rtc"
 	"duikou/internal/sqldb"
+	"duikou/signaling"
 	"duikou/web"
 )
 
@@ -41,6 +43,10 @@ type App struct {
 
 	svc        services
 	demoLogins []demo.Login
+	// The live side of remote sessions: the join service and this
+	// instance's signalling server.
+	rooms  *rtc.Service
+	signal *signaling.Server
 }
 
 // New opens storage and Redis, applies migrations and builds the services.
