@@ -131,11 +131,16 @@ func (a *App) startTURN(derived []byte) (signaling.ICEConfig, error) {
 			return signaling.ICEConfig{}, err
 		}
 		a.closers = append(a.closers, func() { ts.Close() })
-		_, port, _ := net.SplitHostPort(ts.UDPAddr().String())
-		host := net.JoinHostPort(cfg.TURNPublicIP, port)
+		// The same port on both transports when configured (:3478); tests
+		// listening on port 0 get two.
+		at := func(addr net.Addr) string {
+			_, port, _ := net.SplitHostPort(addr.String())
+			return net.JoinHostPort(cfg.TURNPublicIP, port)
+		}
+		udp, tcp := at(ts.UDPAddr()), at(ts.TCPAddr())
 		a.log.Info("TURN server listening", "udp", ts.UDPAddr().String(), "tcp", ts.TCPAddr().String(), "relay_ip", cfg.TURNPublicIP)
-		return signaling.ICEConfig{STUN: []string{"stun:" + host},
-			TURN: []string{"turn:" + host + "?transport=udp", "turn:" + host + "?transport=tcp"}, TURNSecret: derived}, nil
+		return signaling.ICEConfig{STUN: []string{"stun:" + udp},
+			TURN: []string{"turn:" + udp + "?transport=udp", "turn:" + tcp + "?transport=tcp"}, TURNSecret: derived}, nil
 	case len(cfg.TURNExternal) > 0:
 		ice := signaling.ICEConfig{TURNSecret: []byte(cfg.TURNSecret)}
 		for _, u := range cfg.TURNExternal {

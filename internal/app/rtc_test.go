@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+	"github.com/pion/turn/v5"
 
 	"duikou/consult"
 	"duikou/internal/auth"
@@ -418,4 +419,69 @@ func (c apiClient) principal(t *testing.T, a *App) auth.Principal {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// The built-in TURN server accepts the credentials a join hands out (its
+// secret and the join service's derive from the same data key), over UDP
+// and TCP.
+func TestBuiltInTURNAcceptsTheCredentialsAJoinHandsOut(t *testing.T) {
+	in := startRTCInstance(t, "turn", config.Config{TURNListen: "127.0.0.1:0", TURNPublicIP: "127.0.0.1"})
+	w := newRTCWorld(t, in.app)
+	sessionID := w.session(t, in.app, consult.Live, time.Now().Add(-time.Minute))
+	out := w.doctor.must(http.StatusOK, "POST", "/api/v1/sessions/"+sessionID+"/join", map[string]any{})
+	var tk struct {
+		ICEServers []signaling.ICEServer `json:"ice_servers"`
+	}
+	remarshal(t, out, &tk)
+	var turnServer *signaling.ICEServer
+	for i, s := range tk.ICEServers {
+		if len(s.URLs) > 0 && strings.HasPrefix(s.URLs[0], "turn:") {
+			turnServer = &tk.ICEServers[i]
+		}
+	}
+	if turnServer == nil || len(turnServer.URLs) != 2 || turnServer.Username == "" || turnServer.Credential == "" {
+		t.Fatalf("ice_servers %+v", tk.ICEServers)
+	}
+	for _, u := range turnServer.URLs {
+		t.Run(u, func(t *testing.T) {
+			hostPort, transport, _ := strings.Cut(strings.TrimPrefix(u, "turn:"), "?transport=")
+			allocate := func(pass string) error {
+				var conn net.PacketConn
+				if transport == "tcp" {
+					c, err := net.Dial("tcp", hostPort)
+					if err != nil {
+						t.Fatal(err)
+					}
+					conn = turn.NewSTUNConn(c)
+				} else {
+					c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+					if err != nil {
+						t.Fatal(err)
+					}
+					conn = c
+				}
+				defer conn.Close()
+				cl, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: hostPort, STUNServerAddr: hostPort, Username: turnServer.Username,
+					Password: pass, Realm: "duikou", Conn: conn, RTO: 200 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer cl.Close()
+				if err := cl.Listen(); err != nil {
+					t.Fatal(err)
+				}
+				relay, err := cl.Allocate()
+				if err == nil {
+					relay.Close()
+				}
+				return err
+			}
+			if err := allocate(turnServer.Credential); err != nil {
+				t.Fatalf("the join's credentials were refused: %v", err)
+			}
+			if allocate(turnServer.Credential+"x") == nil {
+				t.Fatal("a wrong password allocated a relay")
+			}
+		})
+	}
 }
