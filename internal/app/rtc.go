@@ -50,15 +50,18 @@ func (a *App) wireRTC(box *secret.Box, d *httpapi.Deps) error {
 		instanceURL = cfg.PublicURL
 	}
 	if instanceURL == "" {
-		// Nothing configured: the address main prints (a single instance
-		// on this machine, reached as localhost).
+		// Nothing configured: the address main prints (a single instance,
+		// reached as localhost when it listens on every interface).
 		scheme := "http"
 		if cfg.TLS() {
 			scheme = "https"
 		}
-		_, port, _ := net.SplitHostPort(cfg.Listen)
-		instanceURL = scheme + "://" + net.JoinHostPort("localhost", port)
-		origins = append(origins, scheme+"://"+net.JoinHostPort("127.0.0.1", port))
+		host, port, _ := net.SplitHostPort(cfg.Listen)
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = "localhost"
+			origins = append(origins, scheme+"://"+net.JoinHostPort("127.0.0.1", port))
+		}
+		instanceURL = scheme + "://" + net.JoinHostPort(host, port)
 		if cfg.RedisURL != "" {
 			a.log.Warn("several instances share Redis but neither -instance-url nor -public-url is set: session joins cannot be redirected between them")
 		}
