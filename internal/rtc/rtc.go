@@ -223,6 +223,9 @@ func (s *Service) Join(ctx context.Context, p auth.Principal, id, requestBase st
 	if err != nil {
 		return Ticket{}, err
 	}
+	if gr.ICEServers == nil {
+		gr.ICEServers = []signaling.ICEServer{} // none configured: host candidates only
+	}
 	return Ticket{Token: gr.Token, WSURL: gr.URL, ICEServers: gr.ICEServers, ExpiresAt: gr.ExpiresAt,
 		Room: sess.ID, Role: role, Permissions: perms}, nil
 }
