@@ -18,6 +18,11 @@
 //   - in a teaching round, clinicians of the invited hospitals watch:
 //     subscribe only (they may raise a hand and chat).
 //
+// A session about a patient could only be scheduled and started with the
+// patient's consents to remote consultation and to sharing data with the
+// answering hospital (consult.Decide), so joining does not ask again; it is
+// audited as an access to the patient's session.
+//
 // Everyone without admit waits in the lobby until a host admits them; the
 // signalling server enforces it. Other staff of the session's hospitals (an
 // unassigned specialist of the answering hospital, a referral desk) are
