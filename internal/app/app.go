@@ -21,7 +21,6 @@ import (
 	"duikou/internal/demo"
 	"duikou/internal/httpapi"
 	"duikou/internal/kv"
-	"duikou/internal/rtc"
 	"duikou/internal/sqldb"
 	"duikou/signaling"
 	"duikou/web"
@@ -43,9 +42,7 @@ type App struct {
 
 	svc        services
 	demoLogins []demo.Login
-	// The live side of remote sessions: the join service and this
-	// instance's signalling server.
-	rooms  *rtc.Service
+	// signal is this instance's signalling server (remote sessions' rooms).
 	signal *signaling.Server
 }
 

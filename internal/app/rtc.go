@@ -93,7 +93,7 @@ func (a *App) wireRTC(box *secret.Box, d *httpapi.Deps) error {
 	if err != nil {
 		return err
 	}
-	a.rooms, a.signal = rooms, srv
+	a.signal = srv
 
 	// The heartbeat runs until the stop begins, then withdraws itself so
 	// this instance's rooms move at once. Hijacked WebSockets are not the
