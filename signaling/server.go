@@ -109,7 +109,8 @@ type Server struct {
 	mu    sync.Mutex
 	rooms map[string]*Room
 
-	events *eventQueue
+	events  *eventQueue
+	closing sync.Mutex // a second Close waits for the first
 }
 
 // NewServer checks cfg and fills its defaults.
@@ -206,6 +207,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Close ends every room (instance shutdown): clients reconnect elsewhere.
 // It returns once OnLeave has heard every participant go.
 func (s *Server) Close() {
+	s.closing.Lock()
+	defer s.closing.Unlock()
 	s.mu.Lock()
 	rooms := make([]*Room, 0, len(s.rooms))
 	for _, r := range s.rooms {
