@@ -33,4 +33,8 @@
 //     4409 (replaced by a newer connection), 4410 (too late to resume),
 //     4307 after a "redirect" to the instance hosting the room, 1009 for a
 //     message over the read limit.
+//
+// The server tells its owner who is present through Config.OnJoin and
+// OnLeave (admission to leaving, in order, off the rooms' locks), so the
+// caller can record attendance without this package knowing storage.
 package signaling

@@ -141,6 +141,7 @@ func (r *Room) attachLocked(p *participant, c *conn) {
 func (r *Room) enterLocked(p *participant, seq uint64, resumed bool) bool {
 	if !resumed {
 		r.broadcastLocked(TJoined, p.info, p.info.ID)
+		r.srv.joined(r.id, p.info)
 		if r.presenter == "" && p.info.Perms.Present {
 			r.presenter = p.info.ID
 			// The newcomer learns it from its welcome.
@@ -359,6 +360,7 @@ func (r *Room) leave(p *participant, removedBy string) {
 		}
 	}
 	if p.admitted {
+		r.srv.left(r.id, p.info.ID)
 		r.broadcastLocked(TLeft, TargetPayload{Participant: p.info.ID}, "")
 		if r.presenter == p.info.ID {
 			r.presenter = ""
@@ -395,6 +397,9 @@ func (r *Room) close() {
 	r.mu.Lock()
 	r.closed = true
 	for _, p := range r.parts {
+		if p.admitted {
+			r.srv.left(r.id, p.info.ID)
+		}
 		if p.away != nil {
 			p.away.Stop()
 		}
@@ -592,6 +597,7 @@ func (r *Room) hostAction(host *participant, perms Perms, m Message) error {
 		needPeer = r.enterLocked(q, 0, false)
 	} else {
 		r.broadcastLocked(TJoined, q.info, q.info.ID)
+		r.srv.joined(r.id, q.info)
 	}
 	r.mu.Unlock()
 	if needPeer {

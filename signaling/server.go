@@ -83,6 +83,19 @@ type Config struct {
 	// every room here.
 	Directory Directory
 	Self      Instance
+	// RedirectURL, when set, gives the URL a client joining room is sent to
+	// when host hosts it (the WebSocket path may name the room); nil sends
+	// host.URL.
+	RedirectURL func(host Instance, room string) string
+
+	// OnJoin and OnLeave, when set, hear a participant enter a room (on
+	// admission: time in the lobby is not presence) and leave it (left,
+	// removed, out of the resume window, or the instance closing), e.g. to
+	// record attendance. They run on one goroutine of their own, in the
+	// order things happened, so a slow one delays only the next event,
+	// never a room.
+	OnJoin  func(room string, p ParticipantInfo, at time.Time)
+	OnLeave func(room, participant string, at time.Time)
 
 	Logger *slog.Logger
 }
@@ -95,6 +108,9 @@ type Server struct {
 
 	mu    sync.Mutex
 	rooms map[string]*Room
+
+	events  *eventQueue
+	closing sync.Mutex // a second Close waits for the first
 }
 
 // NewServer checks cfg and fills its defaults.
@@ -135,6 +151,10 @@ func NewServer(cfg Config) (*Server, error) {
 		allowed[strings.ToLower(strings.TrimRight(o, "/"))] = true
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, rooms: map[string]*Room{}}
+	if cfg.OnJoin != nil || cfg.OnLeave != nil {
+		s.events = newEventQueue()
+		go s.events.run(cfg.OnJoin, cfg.OnLeave)
+	}
 	s.up = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// Small buffers and a shared write-buffer pool: a connection holds
@@ -185,7 +205,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Close ends every room (instance shutdown): clients reconnect elsewhere.
+// It returns once OnLeave has heard every participant go.
 func (s *Server) Close() {
+	s.closing.Lock()
+	defer s.closing.Unlock()
 	s.mu.Lock()
 	rooms := make([]*Room, 0, len(s.rooms))
 	for _, r := range s.rooms {
@@ -194,6 +217,92 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	for _, r := range rooms {
 		r.close()
+	}
+	if s.events != nil {
+		s.events.stop()
+	}
+}
+
+// joined and left queue presence events; called under the room's lock, so
+// the queue's order is the room's.
+func (s *Server) joined(room string, p ParticipantInfo) {
+	if s.events != nil {
+		s.events.push(presenceEvent{room: room, info: p, at: time.Now(), join: true})
+	}
+}
+
+func (s *Server) left(room, participant string) {
+	if s.events != nil {
+		s.events.push(presenceEvent{room: room, info: ParticipantInfo{ID: participant}, at: time.Now()})
+	}
+}
+
+type presenceEvent struct {
+	room string
+	info ParticipantInfo
+	at   time.Time
+	join bool
+}
+
+// eventQueue is an unbounded FIFO drained by one goroutine: pushing never
+// blocks a room, and the hooks see events in order.
+type eventQueue struct {
+	mu      sync.Mutex
+	items   []presenceEvent
+	closed  bool
+	wake    chan struct{}
+	drained chan struct{}
+}
+
+func newEventQueue() *eventQueue {
+	return &eventQueue{wake: make(chan struct{}, 1), drained: make(chan struct{})}
+}
+
+func (q *eventQueue) push(e presenceEvent) {
+	q.mu.Lock()
+	if !q.closed {
+		q.items = append(q.items, e)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop lets the queue drain and waits for it (a second call just waits).
+func (q *eventQueue) stop() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	<-q.drained
+}
+
+func (q *eventQueue) run(onJoin func(string, ParticipantInfo, time.Time), onLeave func(string, string, time.Time)) {
+	defer close(q.drained)
+	for {
+		q.mu.Lock()
+		items, closed := q.items, q.closed
+		q.items = nil
+		q.mu.Unlock()
+		for _, e := range items {
+			switch {
+			case e.join && onJoin != nil:
+				onJoin(e.room, e.info, e.at)
+			case !e.join && onLeave != nil:
+				onLeave(e.room, e.info.ID, e.at)
+			}
+		}
+		if closed && len(items) == 0 {
+			return
+		}
+		if len(items) == 0 {
+			<-q.wake
+		}
 	}
 }
 
@@ -521,7 +630,11 @@ func (c *conn) placeHere(room string) bool {
 	if host.ID == s.cfg.Self.ID {
 		return true
 	}
-	c.send(TRedirect, 0, RedirectPayload{URL: host.URL})
+	url := host.URL
+	if s.cfg.RedirectURL != nil {
+		url = s.cfg.RedirectURL(host, room)
+	}
+	c.send(TRedirect, 0, RedirectPayload{URL: url})
 	c.close(CloseRedirect, "redirect")
 	return false
 }

@@ -3,6 +3,7 @@ package signaling
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -367,4 +368,43 @@ func TestClientThatNeverJoinsIsClosed(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.JoinWait = 100 * time.Millisecond })
 	c := h.mustDial("idle")
 	c.expectClose(websocket.CloseAbnormalClosure)
+}
+
+// Presence hooks hear admission (not the lobby), leaving, removal and the
+// instance closing, in order, so attendance can be recorded.
+func TestPresenceHooksHearAdmissionLeavingAndClose(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	note := func(s string) {
+		mu.Lock()
+		got = append(got, s)
+		mu.Unlock()
+	}
+	h := newHarness(t, func(c *Config) {
+		c.OnJoin = func(room string, p ParticipantInfo, _ time.Time) {
+			note("join " + room + " " + p.ID + " " + p.Hospital)
+		}
+		c.OnLeave = func(room, pid string, _ time.Time) { note("leave " + room + " " + pid) }
+	})
+	hc := h.join("r", "host", host)
+	g := h.mustDial("guest")
+	tok, _, err := h.tok.Issue(Claims{Room: "r", Participant: "guest", Hospital: "h2", Perms: viewer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.send(TJoin, JoinPayload{Room: "r", Token: tok})
+	g.expect(TLobby)
+	hc.expect(TLobbyWaiting)
+	hc.send(TAdmit, TargetPayload{Participant: "guest"})
+	g.expect(TWelcome)
+	g.send(TLeave, nil)
+	hc.expect(TLeft)
+	h.join("r", "waiter", viewer) // never admitted: never present
+	h.srv.Close()
+	want := []string{"join r host ", "join r guest h2", "leave r guest", "leave r host"}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("hooks heard %q, want %q", got, want)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"duikou/internal/httpapi"
 	"duikou/internal/kv"
 	"duikou/internal/sqldb"
+	"duikou/signaling"
 	"duikou/web"
 )
 
@@ -41,6 +42,8 @@ type App struct {
 
 	svc        services
 	demoLogins []demo.Login
+	// signal is this instance's signalling server (remote sessions' rooms).
+	signal *signaling.Server
 }
 
 // New opens storage and Redis, applies migrations and builds the services.

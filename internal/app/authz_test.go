@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
 
 	"duikou/consult"
 	"duikou/internal/attachments"
@@ -26,6 +27,7 @@ import (
 	"duikou/internal/config"
 	"duikou/internal/directory"
 	"duikou/internal/patient"
+	"duikou/internal/store"
 	"duikou/referral"
 )
 
@@ -207,6 +209,23 @@ func statsRule(r auth.Role, s scope) int {
 	}
 	return http.StatusOK
 }
+
+// joinRule: the requesting hospital's clinicians join its session; nobody
+// joins a session their hospital is no party to (404); other roles are
+// refused whatever the hospital.
+func joinRule(r auth.Role, s scope) int {
+	switch {
+	case !slices.Contains([]auth.Role{auth.CountyDoctor, auth.Specialist, auth.DispatchedDoctor}, r):
+		return http.StatusForbidden
+	case s != own:
+		return http.StatusNotFound
+	}
+	return http.StatusOK
+}
+
+// tokenAuthorised are the routes a session does not open: anonymous calls
+// get what everyone gets.
+var tokenAuthorised = map[string]int{"GET /api/v1/sessions/{sessionID}/ws": http.StatusUpgradeRequired}
 
 var referralWriters = []auth.Role{auth.CountyDoctor, auth.Specialist, auth.ReferralDesk}
 
@@ -506,6 +525,22 @@ func matrix() []row {
 			return request{path: "/api/v1/clinic-slots/" + slot.ID + "/cancel", body: map[string]string{"reason": "出差"}}
 		}, slotCancelRule},
 
+		// Remote sessions' rooms: the clinicians of the session's parties
+		// join (rtc.Permissions decides who, as what); the matrix caller at
+		// 临溪 asked for the own session (临溪 → 省人民医院), scheduled now;
+		// the paired one (临溪's township centre → 省人民医院) and the
+		// unrelated one (马场乡 → 云岭) are none of its business.
+		{"POST", "/api/v1/sessions/{sessionID}/join", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/sessions/" + f.sessionOf(s) + "/join", body: map[string]any{}}
+		}, joinRule},
+		// The WebSocket is authorised by the join token in its first
+		// message, not by the API session: whoever calls, a plain GET is
+		// told to upgrade (the handshake itself is tested end to end in
+		// rtc_test.go).
+		{"GET", "/api/v1/sessions/{sessionID}/ws", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/sessions/" + f.sessionOf(s) + "/ws"}
+		}, only(http.StatusUpgradeRequired)},
+
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},
 		{"GET", "/api/v1/audit-events/verify", fixed("/api/v1/audit-events/verify"), only(http.StatusOK, auth.Auditor)},
@@ -546,6 +581,36 @@ type fixture struct {
 	session, signed      map[scope]consult.Session
 	// files: one uploaded file per scope's hospital, made on first use.
 	files map[scope]string
+	// sessions: one scheduled remote session per scope, made on first use.
+	sessions map[scope]string
+}
+
+// sessionOf creates (once) the scope's remote session, scheduled to start
+// now, straight through the consult store: own is 临溪's request to
+// 省人民医院 about its patient, paired is 临溪's township centre's, and
+// unrelated is 马场乡's to 云岭.
+func (f *fixture) sessionOf(s scope) string {
+	if id, ok := f.sessions[s]; ok {
+		return id
+	}
+	from := map[scope]string{own: f.hospital[own], paired: f.township[own], unrelated: f.township[unrelated]}[s]
+	to := map[scope]string{own: f.hospital[paired], paired: f.hospital[paired], unrelated: f.hospital[unrelated]}[s]
+	toDept := map[scope]string{own: f.department[paired], paired: f.department[paired], unrelated: f.department[unrelated]}[s]
+	now := time.Now().UTC()
+	sess := consult.Session{ID: uuid.Must(uuid.NewV7()).String(), Kind: consult.Consult, Urgency: consult.Urgent,
+		RequesterID: f.user[s], RequestingHospitalID: from, TargetHospitalID: to, TargetDepartmentIDs: []string{toDept},
+		Question: "矩阵会诊", ClinicalSummary: "胸痛", PatientID: f.patient[s],
+		Status: consult.Scheduled, Version: 3, CreatedAt: now, UpdatedAt: now,
+		Specialists: []consult.Assignment{{SpecialistID: f.user[paired], DepartmentID: toDept}},
+		Schedule:    &consult.Period{Start: now.Add(-5 * time.Minute), End: now.Add(time.Hour)}, ScheduledAt: &now}
+	if err := store.NewConsults(f.app.DB).CreateSession(f.ctx, sess); err != nil {
+		f.t.Errorf("session of %s: %v", s, err)
+	}
+	if f.sessions == nil {
+		f.sessions = map[scope]string{}
+	}
+	f.sessions[s] = sess.ID
+	return sess.ID
 }
 
 // png is a real PNG image to upload.
@@ -790,9 +855,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Run(r.method+" "+r.route, func(t *testing.T) {
 			if r.route != "/api/v1/auth/login" {
 				// Denied by default: no session, no access.
+				want := http.StatusUnauthorized
+				if code, ok := tokenAuthorised[r.method+" "+r.route]; ok {
+					want = code
+				}
 				req := r.build(f, auth.Admin, own)
-				if code, body := f.do(r.method, req, "-"); code != http.StatusUnauthorized {
-					t.Errorf("anonymous: got %d, want 401: %s", code, body)
+				if code, body := f.do(r.method, req, "-"); code != want {
+					t.Errorf("anonymous: got %d, want %d: %s", code, want, body)
 				}
 			}
 			for _, role := range auth.Roles {

@@ -133,6 +133,9 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 			referrals.WebhookOptions{Secret: a.cfg.EscalationWebhookSecret, Log: a.log})
 		go hook.Run(a.stopping, time.Second)
 	}
+	if err := a.wireRTC(box, d); err != nil {
+		return fmt.Errorf("remote sessions: %w", err)
+	}
 	keys := store.NewIdempotencyKeys(a.DB, 0)
 	d.Idempotency = keys
 	d.Tx = a.DB

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -45,6 +46,25 @@ type Config struct {
 	// signed with EscalationWebhookSecret when that is set.
 	EscalationWebhook       string
 	EscalationWebhookSecret string
+
+	// Remote sessions' live rooms. InstanceURL is this instance's own
+	// http(s) URL, where a WebSocket join of a room it hosts is redirected
+	// when several instances run (default PublicURL).
+	InstanceURL string
+	// TURNListen is the built-in TURN server's address (UDP and TCP);
+	// empty: none. TURNPublicIP is the address it announces relays on.
+	TURNListen   string
+	TURNPublicIP string
+	// TURNExternal are an external TURN/STUN server's URLs, used instead
+	// of the built-in one; TURNSecret is its shared secret.
+	TURNExternal []string
+	TURNSecret   string
+	// MediaPublicIP is announced as the media relay's address when it sits
+	// behind a 1:1 NAT; MediaPortMin/Max bound its UDP ports (0: any).
+	MediaPublicIP              string
+	MediaPortMin, MediaPortMax uint16
+	// ICELoopback keeps media on 127.0.0.1 (tests).
+	ICELoopback bool
 }
 
 // TLS reports whether the server serves HTTPS itself.
@@ -73,6 +93,14 @@ var settings = []setting{
 	{"referral-aging", "DUIKOU_REFERRAL_AGING", "12h", "a routine ticket waiting this long is served with the urgent ones (0 switches aging off); deadlines stay routine"},
 	{"escalation-webhook", "DUIKOU_ESCALATION_WEBHOOK", "", "http(s) URL that receives every escalation (POST, JSON, retried until 2xx)"},
 	{"escalation-webhook-secret", "DUIKOU_ESCALATION_WEBHOOK_SECRET", "", "key of the webhook's X-Duikou-Signature header (sha256= HMAC-SHA256 of the body)"},
+	{"instance-url", "DUIKOU_INSTANCE_URL", "", "this instance's own URL, reachable by browsers: joins of the session rooms it hosts are redirected there when several instances run (default the public URL)"},
+	{"turn-listen", "DUIKOU_TURN_LISTEN", "", "address of the built-in TURN server, UDP and TCP, e.g. :3478 (empty: none; browsers reach the media relay directly)"},
+	{"turn-public-ip", "DUIKOU_TURN_PUBLIC_IP", "", "public IP address the built-in TURN server announces relays on (required with -turn-listen unless it listens on one IP)"},
+	{"turn-external-url", "DUIKOU_TURN_EXTERNAL_URL", "", "comma-separated turn:, turns:, stun: URLs of an external TURN/STUN server used instead of the built-in one"},
+	{"turn-secret", "DUIKOU_TURN_SECRET", "", "the external TURN server's shared secret (coturn static-auth-secret), at least 16 characters"},
+	{"media-public-ip", "DUIKOU_MEDIA_PUBLIC_IP", "", "public IP address announced for the media relay when it sits behind a 1:1 NAT"},
+	{"media-udp-ports", "DUIKOU_MEDIA_UDP_PORTS", "", "UDP port range of the media relay, like 40000-40999 (empty: any)"},
+	{"ice-loopback", "DUIKOU_ICE_LOOPBACK", "false", "media on 127.0.0.1 only (tests)"},
 }
 
 // DefaultReferralDeadlines is referral.DefaultDeadlines in the setting's
@@ -129,7 +157,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	for _, b := range []struct {
 		name string
 		dst  *bool
-	}{{"demo", &c.Demo}, {"trust-proxy", &c.TrustProxy}} {
+	}{{"demo", &c.Demo}, {"trust-proxy", &c.TrustProxy}, {"ice-loopback", &c.ICELoopback}} {
 		v, err := strconv.ParseBool(get(b.name))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("-%s: %q is not true or false", b.name, get(b.name)))
@@ -163,6 +191,7 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	} else if c.EscalationWebhookSecret != "" {
 		errs = append(errs, errors.New("-escalation-webhook-secret goes with -escalation-webhook"))
 	}
+	errs = append(errs, c.loadMedia(get)...)
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
@@ -248,4 +277,75 @@ func parseLimit(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a positive duration like 10m, 4h or 3d", s)
 	}
 	return d, nil
+}
+
+// loadMedia reads the remote-session settings: the instance URL, TURN
+// (built in, external, or none) and the media relay's address and ports.
+func (c *Config) loadMedia(get func(string) string) []error {
+	var errs []error
+	c.InstanceURL = strings.TrimRight(get("instance-url"), "/")
+	if c.InstanceURL != "" {
+		u, err := url.Parse(c.InstanceURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			errs = append(errs, errors.New("-instance-url: must be an http or https URL without a path, like https://node1.example.org"))
+		}
+	}
+	c.TURNListen, c.TURNPublicIP, c.TURNSecret = get("turn-listen"), get("turn-public-ip"), get("turn-secret")
+	for _, u := range strings.Split(get("turn-external-url"), ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			c.TURNExternal = append(c.TURNExternal, u)
+		}
+	}
+	if c.TURNListen != "" {
+		host, _, err := net.SplitHostPort(c.TURNListen)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-turn-listen: %q is not host:port, like :3478", c.TURNListen))
+		}
+		if ip := net.ParseIP(host); c.TURNPublicIP == "" && ip != nil && !ip.IsUnspecified() {
+			c.TURNPublicIP = host
+		}
+		if net.ParseIP(c.TURNPublicIP) == nil {
+			errs = append(errs, errors.New("-turn-public-ip: the built-in TURN server needs the IP address clients reach it at"))
+		}
+		if len(c.TURNExternal) > 0 {
+			errs = append(errs, errors.New("-turn-listen and -turn-external-url exclude each other: one TURN server"))
+		}
+		if c.TURNSecret != "" {
+			errs = append(errs, errors.New("-turn-secret is for an external TURN server; the built-in one derives its secret from the data key"))
+		}
+	} else if c.TURNPublicIP != "" {
+		errs = append(errs, errors.New("-turn-public-ip goes with -turn-listen"))
+	}
+	needSecret := false
+	for _, u := range c.TURNExternal {
+		scheme, _, _ := strings.Cut(u, ":")
+		switch scheme {
+		case "turn", "turns":
+			needSecret = true
+		case "stun", "stuns":
+		default:
+			errs = append(errs, fmt.Errorf("-turn-external-url: %q is not a turn:, turns: or stun: URL", u))
+		}
+	}
+	switch {
+	case needSecret && len(c.TURNSecret) < 16:
+		errs = append(errs, errors.New("-turn-secret: an external TURN server needs its shared secret, at least 16 characters"))
+	case !needSecret && c.TURNSecret != "" && c.TURNListen == "":
+		errs = append(errs, errors.New("-turn-secret goes with a turn: URL in -turn-external-url"))
+	}
+	c.MediaPublicIP = get("media-public-ip")
+	if c.MediaPublicIP != "" && net.ParseIP(c.MediaPublicIP) == nil {
+		errs = append(errs, fmt.Errorf("-media-public-ip: %q is not an IP address", c.MediaPublicIP))
+	}
+	if ports := get("media-udp-ports"); ports != "" {
+		lo, hi, ok := strings.Cut(ports, "-")
+		a, err1 := strconv.ParseUint(strings.TrimSpace(lo), 10, 16)
+		b, err2 := strconv.ParseUint(strings.TrimSpace(hi), 10, 16)
+		if !ok || err1 != nil || err2 != nil || a == 0 || a > b {
+			errs = append(errs, fmt.Errorf("-media-udp-ports: %q is not a range like 40000-40999", ports))
+		} else {
+			c.MediaPortMin, c.MediaPortMax = uint16(a), uint16(b)
+		}
+	}
+	return errs
 }

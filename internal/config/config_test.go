@@ -138,3 +138,53 @@ func TestEscalationSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestMediaSettings(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The embedded default needs no open port or root: no TURN server, media
+	// on whatever UDP port the system gives.
+	if c.TURNListen != "" || len(c.TURNExternal) != 0 || c.ICELoopback || c.InstanceURL != "" || c.MediaPortMin != 0 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, err = Load([]string{"-turn-listen", "203.0.113.9:3478", "-media-udp-ports", "40000-40999", "-instance-url", "https://node1.example/"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TURNPublicIP != "203.0.113.9" || c.MediaPortMin != 40000 || c.MediaPortMax != 40999 || c.InstanceURL != "https://node1.example" {
+		t.Fatalf("got %+v", c)
+	}
+	c, err = Load(nil, env(map[string]string{"DUIKOU_TURN_EXTERNAL_URL": "stun:turn.example:3478, turn:turn.example:3478?transport=tcp",
+		"DUIKOU_TURN_SECRET": "0123456789abcdef", "DUIKOU_ICE_LOOPBACK": "true"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.TURNExternal) != 2 || c.TURNSecret != "0123456789abcdef" || !c.ICELoopback {
+		t.Fatalf("got %+v", c)
+	}
+	bad := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-turn-listen", ":3478"}, "-turn-public-ip"},
+		{[]string{"-turn-listen", "3478", "-turn-public-ip", "203.0.113.9"}, "-turn-listen"},
+		{[]string{"-turn-public-ip", "203.0.113.9"}, "goes with -turn-listen"},
+		{[]string{"-turn-listen", ":3478", "-turn-public-ip", "203.0.113.9", "-turn-external-url", "stun:x.example"}, "exclude each other"},
+		{[]string{"-turn-listen", ":3478", "-turn-public-ip", "203.0.113.9", "-turn-secret", "0123456789abcdef"}, "derives its secret"},
+		{[]string{"-turn-external-url", "turn:x.example"}, "-turn-secret"},
+		{[]string{"-turn-external-url", "turn:x.example", "-turn-secret", "short"}, "-turn-secret"},
+		{[]string{"-turn-external-url", "http://x.example"}, "-turn-external-url"},
+		{[]string{"-turn-secret", "0123456789abcdef"}, "goes with a turn: URL"},
+		{[]string{"-media-public-ip", "example.org"}, "-media-public-ip"},
+		{[]string{"-media-udp-ports", "41000-40000"}, "-media-udp-ports"},
+		{[]string{"-instance-url", "node1.example"}, "-instance-url"},
+		{[]string{"-ice-loopback=perhaps"}, "-ice-loopback"},
+	}
+	for _, b := range bad {
+		if _, err := Load(b.args, env(nil)); err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("Load(%v) = %v; want an error naming %s", b.args, err, b.want)
+		}
+	}
+}

@@ -92,6 +92,10 @@ type Deps struct {
 	// ReferralStats computes referral statistics.
 	ReferralStats ReferralStatsService
 	Sessions      SessionService
+	// SessionRooms lets participants into remote sessions' live rooms;
+	// SessionSocket is the rooms' WebSocket endpoint (the signalling server).
+	SessionRooms  SessionJoiner
+	SessionSocket http.Handler
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -152,6 +156,8 @@ func (a *API) Handler() http.Handler {
 	r.Get("/readyz", a.readyz)
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.Metrics, promhttp.HandlerOpts{}))
 
+	// Before /api/v1 and beside it: see mountSessionSocket.
+	a.mountSessionSocket(r)
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(a.limitBody, a.identify, a.rateLimit)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +183,7 @@ func (a *API) Handler() http.Handler {
 			a.mountSlips(r)
 			a.mountAttachments(r)
 			a.mountSessions(r)
+			a.mountSessionJoin(r)
 		})
 	})
 

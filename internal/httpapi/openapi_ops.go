@@ -11,6 +11,7 @@ import (
 	"duikou/internal/auth"
 	"duikou/internal/directory"
 	"duikou/internal/patient"
+	"duikou/internal/rtc"
 	"duikou/referral"
 )
 
@@ -245,6 +246,12 @@ func operations() []operation {
 			Request: consult.BookingInput{}, Response: consult.Session{}, Status: http.StatusCreated},
 		{Method: http.MethodPost, Path: "/api/v1/clinic-slots/{slotID}/cancel", Summary: "Withdraw one's own slot that nobody is booked on", Tag: "sessions", Roles: clinical,
 			Request: SlotCancelRequest{}, Response: consult.ClinicSlot{}},
+
+		// ---- Remote sessions: the live room ----
+		{Method: http.MethodPost, Path: "/api/v1/sessions/{sessionID}/join", Summary: "Join a remote session's live room: the assigned specialists host (publish, subscribe, present, admit); the requesting hospital's doctors publish and subscribe (and may present in an imaging review); in a teaching round, doctors of invited hospitals subscribe. Open while live, or scheduled from 15 minutes before its start to its end (409 otherwise); others of the session's hospitals 403, anyone else 404. Audited, with the patient. Answers a join token living 2 minutes (send it in the WebSocket's first message or subprotocol header, never in a URL), the WebSocket URL and ICE servers with short-lived TURN credentials", Tag: "sessions", Roles: joinRoles,
+			Response: rtc.Ticket{}},
+		{Method: http.MethodGet, Path: socketPattern, Summary: "The room's WebSocket (subprotocol duikou.v1): upgrade from an allowed Origin, then send {\"type\":\"join\",\"seq\":1,\"payload\":{\"room\":…,\"token\":…}} within 10 s, or offer the subprotocol duikou.token.<token> too. No session cookie is needed or read: the join token authorises. A plain GET answers 426", Tag: "sessions", Public: true,
+			Status: http.StatusSwitchingProtocols},
 
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,
