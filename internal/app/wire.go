@@ -15,6 +15,8 @@ import (
 	"duikou/internal/httpapi"
 	"duikou/internal/kv"
 	"duikou/internal/patient"
+	"duikou/internal/program"
+	"duikou/internal/programs"
 	"duikou/internal/queue"
 	"duikou/internal/referrals"
 	"duikou/internal/secret"
@@ -31,6 +33,7 @@ type services struct {
 	referrals *referrals.Service
 	beds      *referrals.Beds
 	files     *attachments.Service
+	programs  *programs.Service
 }
 
 // wire builds the domain services on the open database and Redis.
@@ -96,6 +99,14 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
 	d.Stopping = a.stopping
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
+	// The program's records; an agreement's reserved beds set the referral
+	// bed pools in the agreement's transaction.
+	s.programs, err = programs.NewService(a.DB, store.NewProgram(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB),
+		s.audit, s.beds, program.DefaultConfig(), nil)
+	if err != nil {
+		return err
+	}
+	d.Program = s.programs
 	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, deadlines, 0)
 	// Every instance relays: the queue applies each change once whatever
 	// the number of deliveries, and the relays share the outbox rows.

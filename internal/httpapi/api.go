@@ -91,6 +91,8 @@ type Deps struct {
 	Attachments AttachmentService
 	// ReferralStats computes referral statistics.
 	ReferralStats ReferralStatsService
+	// Program keeps the paired-support program's records.
+	Program ProgramService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -175,7 +177,13 @@ func (a *API) Handler() http.Handler {
 			a.mountStreams(r)
 			a.mountSlips(r)
 			a.mountAttachments(r)
+			a.mountProgram(r)
 		})
+	})
+	// Pages residents read without logging in.
+	r.Group(func(r chi.Router) {
+		r.Use(a.limitBody, a.identify)
+		a.mountPublicPages(r)
 	})
 
 	if a.Web != nil {
