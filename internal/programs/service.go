@@ -138,6 +138,19 @@ func officeOnly(p auth.Principal) error {
 	return nil
 }
 
+// partyOffice: agreements, postings and trainees are written by the program
+// office of either hospital of the pairing; an office that only watches the
+// pairing (a health commission) reads them.
+func partyOffice(p auth.Principal, sd side) error {
+	if err := officeOnly(p); err != nil {
+		return err
+	}
+	if sd != supporting && sd != recipient {
+		return apperr.Forbidden("only the program offices of the pairing's hospitals write its records")
+	}
+	return nil
+}
+
 // side is where the caller stands towards a pairing.
 type side int
 
@@ -216,9 +229,12 @@ func (s *Service) CreateAgreement(ctx context.Context, p auth.Principal, in Agre
 	if err := officeOnly(p); err != nil {
 		return program.Agreement{}, err
 	}
-	pr, _, err := s.pairing(ctx, p, in.PairingID)
+	pr, sd, err := s.pairing(ctx, p, in.PairingID)
 	if err != nil {
 		return program.Agreement{}, notFoundAsField(err)
+	}
+	if err := partyOffice(p, sd); err != nil {
+		return program.Agreement{}, err
 	}
 	terms, err := in.Terms.Check(false)
 	if err != nil {
@@ -317,11 +333,11 @@ func (s *Service) Agreements(ctx context.Context, p auth.Principal, pairingID, h
 // AmendAgreement writes new terms as the next version; version is the
 // caller's If-Match.
 func (s *Service) AmendAgreement(ctx context.Context, p auth.Principal, id string, version int, terms program.Terms) (program.Agreement, error) {
-	a, _, err := s.agreement(ctx, p, id)
+	a, sd, err := s.agreement(ctx, p, id)
 	if err != nil {
 		return a, err
 	}
-	if err := officeOnly(p); err != nil {
+	if err := partyOffice(p, sd); err != nil {
 		return program.Agreement{}, err
 	}
 	if version != a.Version {
@@ -429,9 +445,12 @@ func (s *Service) CreatePosting(ctx context.Context, p auth.Principal, in progra
 	if err != nil {
 		return program.Posting{}, err
 	}
-	pr, _, err := s.pairing(ctx, p, in.PairingID)
+	pr, sd, err := s.pairing(ctx, p, in.PairingID)
 	if err != nil {
 		return program.Posting{}, notFoundAsField(err)
+	}
+	if err := partyOffice(p, sd); err != nil {
+		return program.Posting{}, err
 	}
 	doc, err := s.dir.StaffMember(ctx, in.StaffID)
 	if errors.Is(err, apperr.ErrNotFound) || (err == nil && doc.HospitalID != pr.SupportingHospitalID) {
@@ -500,11 +519,11 @@ func (s *Service) recipientDepartment(ctx context.Context, hospitalID, departmen
 // UpdatePosting changes a posting's period, department or team; the rules
 // are checked again and a breach needs the office's reason again.
 func (s *Service) UpdatePosting(ctx context.Context, p auth.Principal, id string, version int, patch program.PostingPatch) (program.Posting, error) {
-	x, _, err := s.posting(ctx, p, id)
+	x, sd, err := s.posting(ctx, p, id)
 	if err != nil {
 		return x, err
 	}
-	if err := officeOnly(p); err != nil {
+	if err := partyOffice(p, sd); err != nil {
 		return program.Posting{}, err
 	}
 	if version != x.Version {
@@ -985,9 +1004,12 @@ func (s *Service) AddTrainee(ctx context.Context, p auth.Principal, in program.T
 	if err != nil {
 		return program.Trainee{}, err
 	}
-	pr, _, err := s.pairing(ctx, p, in.PairingID)
+	pr, sd, err := s.pairing(ctx, p, in.PairingID)
 	if err != nil {
 		return program.Trainee{}, notFoundAsField(err)
+	}
+	if err := partyOffice(p, sd); err != nil {
+		return program.Trainee{}, err
 	}
 	st, err := s.dir.StaffMember(ctx, in.StaffID)
 	if errors.Is(err, apperr.ErrNotFound) || (err == nil && st.HospitalID != pr.RecipientHospitalID) {
