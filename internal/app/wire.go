@@ -100,9 +100,14 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Stopping = a.stopping
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
 	// The program's records; an agreement's reserved beds set the referral
-	// bed pools in the agreement's transaction.
+	// bed pools in the agreement's transaction. A Config built in code
+	// without program terms (tests) gets the program's defaults.
+	terms := a.cfg.Program
+	if terms.Criteria == nil {
+		terms = program.DefaultConfig()
+	}
 	s.programs, err = programs.NewService(a.DB, store.NewProgram(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB),
-		s.audit, s.beds, program.DefaultConfig(), nil)
+		s.audit, s.beds, terms, nil)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"duikou/internal/logging"
+	"duikou/internal/program"
 	"duikou/referral"
 )
 
@@ -45,6 +46,10 @@ type Config struct {
 	// signed with EscalationWebhookSecret when that is set.
 	EscalationWebhook       string
 	EscalationWebhookSecret string
+	// Program is the paired-support program's terms: days to report for
+	// duty, the day of the next month monthly evaluations are due, how far
+	// ahead clinics are published, the evaluation criteria.
+	Program program.Config
 }
 
 // TLS reports whether the server serves HTTPS itself.
@@ -73,7 +78,15 @@ var settings = []setting{
 	{"referral-aging", "DUIKOU_REFERRAL_AGING", "12h", "a routine ticket waiting this long is served with the urgent ones (0 switches aging off); deadlines stay routine"},
 	{"escalation-webhook", "DUIKOU_ESCALATION_WEBHOOK", "", "http(s) URL that receives every escalation (POST, JSON, retried until 2xx)"},
 	{"escalation-webhook-secret", "DUIKOU_ESCALATION_WEBHOOK_SECRET", "", "key of the webhook's X-Duikou-Signature header (sha256= HMAC-SHA256 of the body)"},
+	{"program-arrival-days", "DUIKOU_PROGRAM_ARRIVAL_DAYS", "7", "a dispatched doctor's arrival is due this many days after the posting starts (0–60)"},
+	{"program-evaluation-due-day", "DUIKOU_PROGRAM_EVALUATION_DUE_DAY", "10", "a month's evaluation of a dispatched doctor is due by this day of the next month (1–28)"},
+	{"program-schedule-lead-days", "DUIKOU_PROGRAM_SCHEDULE_LEAD_DAYS", "7", "dispatched doctors' clinics are published at least this many days ahead (0–60)"},
+	{"program-evaluation-criteria", "DUIKOU_PROGRAM_EVALUATION_CRITERIA", DefaultProgramCriteria, "monthly evaluation criteria as code:label:maximum, comma-separated"},
 }
+
+// DefaultProgramCriteria is program.DefaultConfig's criteria in the
+// setting's form.
+const DefaultProgramCriteria = "discipline:劳动纪律:20,ethics:医德医风:20,clinical:医疗工作:30,teaching:带教培训:30"
 
 // DefaultReferralDeadlines is referral.DefaultDeadlines in the setting's
 // form.
@@ -163,6 +176,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	} else if c.EscalationWebhookSecret != "" {
 		errs = append(errs, errors.New("-escalation-webhook-secret goes with -escalation-webhook"))
 	}
+	if c.Program, err = parseProgram(get); err != nil {
+		errs = append(errs, err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
@@ -248,4 +264,38 @@ func parseLimit(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a positive duration like 10m, 4h or 3d", s)
 	}
 	return d, nil
+}
+
+// parseProgram reads the program's terms.
+func parseProgram(get func(string) string) (program.Config, error) {
+	var c program.Config
+	var errs []error
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"program-arrival-days", &c.ArrivalDays}, {"program-evaluation-due-day", &c.EvaluationDueDay}, {"program-schedule-lead-days", &c.ScheduleLeadDays}} {
+		v, err := strconv.Atoi(get(n.name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-%s: %q is not a whole number", n.name, get(n.name)))
+		}
+		*n.dst = v
+	}
+	for _, item := range strings.Split(get("program-evaluation-criteria"), ",") {
+		parts := strings.Split(strings.TrimSpace(item), ":")
+		max, err := 0, error(nil)
+		if len(parts) == 3 {
+			max, err = strconv.Atoi(parts[2])
+		}
+		if len(parts) != 3 || err != nil || parts[0] == "" || parts[1] == "" {
+			errs = append(errs, fmt.Errorf("-program-evaluation-criteria: %q is not code:label:maximum", item))
+			continue
+		}
+		c.Criteria = append(c.Criteria, program.Criterion{Code: parts[0], Label: parts[1], Max: max})
+	}
+	if len(errs) == 0 {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return c, errors.Join(errs...)
 }
