@@ -6,14 +6,15 @@ import (
 )
 
 // Filter selects rows of pairings: PairingID exactly, HospitalID on either
-// side; when Scoped, only rows whose both hospitals are in Within (none when
-// Within is empty). Lists are ordered by id and continue after After; stores
-// return up to Limit rows.
+// side; when Scoped, only rows with Party on either side or with both
+// hospitals in Within (none when both are empty). Lists are ordered by id
+// and continue after After; stores return up to Limit rows.
 type Filter struct {
 	PairingID  string
 	HospitalID string
 	StaffID    string // postings and trainees only
 	Scoped     bool
+	Party      string
 	Within     []string
 	After      string
 	Limit      int

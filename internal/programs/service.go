@@ -173,12 +173,13 @@ func sideOf(p auth.Principal, supportingID, recipientID string) side {
 	return noSide
 }
 
-// listFilter narrows a list to what p sees: its own hospital's pairings,
-// or for a program office every pairing whose two hospitals it reaches.
+// listFilter narrows a list to what p sees: its own hospital's pairings
+// (ended ones included: their records stay the hospital's), and for a
+// program office also every pairing whose two hospitals it reaches.
 func listFilter(p auth.Principal, pairingID, hospitalID, after string, limit int) program.Filter {
 	f := program.Filter{PairingID: pairingID, HospitalID: hospitalID, After: after, Limit: limit}
 	if p.Has(auth.ProgramOffice) {
-		f.Scoped = true
+		f.Scoped, f.Party = true, p.HospitalID
 		f.Within = []string{p.HospitalID}
 		for h, ok := range p.Reach {
 			if ok && h != p.HospitalID {

@@ -451,3 +451,78 @@ func TestTraineesAreRecipientStaff(t *testing.T) {
 		t.Errorf("list: %v", got)
 	}
 }
+
+func TestAHealthCommissionReadsThePairingsItReachesButDoesNotWriteThem(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	commission := auth.Principal{UserID: newID(), HospitalID: newID(), Roles: []auth.Role{auth.ProgramOffice},
+		Reach: map[string]bool{w.tertiary: true, w.county: true, w.other: true}}
+	x := w.posting(t, w.associate, "第一批", "2026-03-02", "2026-09-01", "")
+	if got, err := w.svc.Posting(ctx, commission, x.ID); err != nil || got.ID != x.ID {
+		t.Errorf("read: %v", err)
+	}
+	if got, _ := w.svc.Postings(ctx, commission, "", "", "", 50); len(got) != 1 {
+		t.Errorf("list: %v", got)
+	}
+	if _, err := w.svc.CreatePosting(ctx, commission, program.PostingInput{PairingID: w.pairing, StaffID: w.associate,
+		RecipientDepartmentID: w.countyMed, StartsOn: "2026-03-10", EndsOn: "2026-12-31", Team: "第二批"}); !errors.Is(err, apperr.ErrForbidden) {
+		t.Errorf("create: %v, want forbidden", err)
+	}
+	late := "2026-12-31"
+	if _, err := w.svc.UpdatePosting(ctx, commission, x.ID, x.Version, program.PostingPatch{EndsOn: &late}); !errors.Is(err, apperr.ErrForbidden) {
+		t.Errorf("update: %v, want forbidden", err)
+	}
+	if _, err := w.svc.ConfirmArrival(ctx, commission, x.ID, x.Version, program.ArrivalInput{ArrivedOn: "2026-03-02"}); !errors.Is(err, apperr.ErrForbidden) {
+		t.Errorf("arrival: %v, want forbidden", err)
+	}
+	// The county's office still lists the posting once the pairing has
+	// ended and its partner left its reach.
+	county := w.countyOffice
+	county.Reach = map[string]bool{w.county: true}
+	if got, _ := w.svc.Postings(ctx, county, "", "", "", 50); len(got) != 1 {
+		t.Errorf("after the pairing: %v", got)
+	}
+}
+
+func TestEveryChangeIsAuditedWithItAndARefusedOneLeavesNothing(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	count := func(action string) int {
+		var n int
+		if err := w.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = $1`, action).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var postings int
+	x := w.posting(t, w.associate, "第一批", "2026-03-02", "2026-09-01", "")
+	if err := w.db.QueryRow(ctx, `SELECT count(*) FROM program_postings`).Scan(&postings); err != nil || postings != 1 {
+		t.Fatalf("postings: %d %v", postings, err)
+	}
+	if count(programs.ActionPostingCreate) != 1 {
+		t.Errorf("posting created without its audit row")
+	}
+	// Refused by the rules: neither the posting nor an audit row.
+	if _, err := w.svc.CreatePosting(ctx, w.office, program.PostingInput{PairingID: w.pairing, StaffID: w.resident,
+		RecipientDepartmentID: w.countyMed, StartsOn: "2026-03-10", EndsOn: "2026-04-30", Team: "第二批"}); err == nil {
+		t.Fatal("a resident for seven weeks accepted without reason")
+	}
+	if err := w.db.QueryRow(ctx, `SELECT count(*) FROM program_postings`).Scan(&postings); err != nil || postings != 1 || count(programs.ActionPostingCreate) != 1 {
+		t.Errorf("after a refusal: %d postings, %d audit rows", postings, count(programs.ActionPostingCreate))
+	}
+	w.day("2026-03-04")
+	if _, err := w.svc.ConfirmArrival(ctx, w.countyOffice, x.ID, x.Version, program.ArrivalInput{ArrivedOn: "2026-03-03"}); err != nil {
+		t.Fatal(err)
+	}
+	if count(programs.ActionArrival) != 1 {
+		t.Errorf("arrival without its audit row")
+	}
+	// Reading outside reach is refused and recorded.
+	before := count("access.denied")
+	if _, err := w.svc.Posting(ctx, w.otherOffice, x.ID); !errors.Is(err, apperr.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if count("access.denied") != before+1 {
+		t.Errorf("refusal not audited")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -36,8 +37,27 @@ func scopeWhere(f program.Filter, a, b string) *dirWhere {
 		w.add("staff_id = ?", f.StaffID)
 	}
 	if f.Scoped {
-		w.in(a, f.Within)
-		w.in(b, f.Within)
+		// (a = party OR b = party) OR (a IN within AND b IN within), built
+		// as one condition with its own placeholders.
+		var or []string
+		if f.Party != "" {
+			w.args = append(w.args, f.Party)
+			n := len(w.args)
+			or = append(or, fmt.Sprintf("%s = $%d OR %s = $%d", a, n, b, n))
+		}
+		if len(f.Within) > 0 {
+			marks := make([]string, len(f.Within))
+			for i, id := range f.Within {
+				w.args = append(w.args, id)
+				marks[i] = fmt.Sprintf("$%d", len(w.args))
+			}
+			in := strings.Join(marks, ", ")
+			or = append(or, fmt.Sprintf("(%s IN (%s) AND %s IN (%s))", a, in, b, in))
+		}
+		if len(or) == 0 {
+			or = []string{"1 = 0"}
+		}
+		w.conds = append(w.conds, "("+strings.Join(or, " OR ")+")")
 	}
 	return w
 }

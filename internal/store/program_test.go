@@ -122,6 +122,10 @@ func TestProgramStoreAgreementVersions(t *testing.T) {
 			{program.Filter{Scoped: true, Within: []string{w.supporting.ID, w.recipient.ID}}, 1},
 			{program.Filter{Scoped: true, Within: []string{w.supporting.ID}}, 0}, // both sides must be in scope
 			{program.Filter{Scoped: true}, 0},
+			{program.Filter{Scoped: true, Party: w.recipient.ID}, 1}, // a party sees it whatever its reach
+			{program.Filter{Scoped: true, Party: w.other.ID}, 0},
+			{program.Filter{Scoped: true, Party: w.other.ID, Within: []string{w.supporting.ID, w.recipient.ID}}, 1},
+			{program.Filter{Scoped: true, Party: w.other.ID, Within: []string{w.other.ID, w.recipient.ID}}, 0},
 		} {
 			got, err := w.st.Agreements(ctx, tc.f)
 			if err != nil || len(got) != tc.want {
