@@ -69,9 +69,10 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	if err != nil {
 		return err
 	}
-	// Referral tickets carry files to their parties; consultations will
-	// be another holder.
-	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil, store.NewReferrals(a.DB))
+	// Referral tickets carry files to their parties, pairing agreements
+	// their signed documents to both hospitals; consultations will be
+	// another holder.
+	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil, store.NewReferrals(a.DB), store.NewProgram(a.DB))
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
@@ -107,7 +108,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		terms = program.DefaultConfig()
 	}
 	s.programs, err = programs.NewService(a.DB, store.NewProgram(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB),
-		s.audit, s.beds, terms, nil)
+		store.NewAttachments(a.DB), s.audit, s.beds, terms, nil)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func newProgHTTPEnv(t *testing.T, db sqldb.DB) *progHTTPEnv {
 	t.Helper()
 	env := &progHTTPEnv{today: program.Today(time.Now())}
 	env.regTestEnv = newRegTestEnv(t, db, func(d *Deps, rec audit.Recorder) {
-		svc, err := programs.NewService(db, store.NewProgram(db), store.NewDirectory(db), store.NewUsers(db), rec, nil, program.Config{}, nil)
+		svc, err := programs.NewService(db, store.NewProgram(db), store.NewDirectory(db), store.NewUsers(db), store.NewAttachments(db), rec, nil, program.Config{}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"duikou/attachment"
 	"duikou/internal/apperr"
 	"duikou/internal/audit"
 	"duikou/internal/auth"
@@ -23,7 +24,10 @@ import (
 	"duikou/internal/store"
 )
 
-var _ program.Store = (*store.Program)(nil)
+var (
+	_ program.Store = (*store.Program)(nil)
+	_ Files         = (*store.Attachments)(nil)
+)
 
 // Directory is what the service reads of the directory; store.Directory
 // implements it.
@@ -37,6 +41,11 @@ type Directory interface {
 // Users tells which staff member a user is; store.Users implements it.
 type Users interface {
 	User(ctx context.Context, id string) (auth.User, error)
+}
+
+// Files finds an uploaded file; store.Attachments implements it.
+type Files interface {
+	Get(ctx context.Context, id string) (attachment.Attachment, error)
 }
 
 // BedPools receives the reserved beds an agreement sets per department of
@@ -74,6 +83,7 @@ type Service struct {
 	st    program.Store
 	dir   Directory
 	users Users
+	files Files
 	audit audit.Recorder
 	beds  BedPools
 	cfg   program.Config
@@ -82,7 +92,7 @@ type Service struct {
 
 // NewService builds the service. clock nil means sqldb.Now; a zero cfg
 // means program.DefaultConfig.
-func NewService(db sqldb.DB, st program.Store, dir Directory, users Users, rec audit.Recorder, beds BedPools,
+func NewService(db sqldb.DB, st program.Store, dir Directory, users Users, files Files, rec audit.Recorder, beds BedPools,
 	cfg program.Config, clock func() time.Time) (*Service, error) {
 	if clock == nil {
 		clock = sqldb.Now
@@ -93,7 +103,7 @@ func NewService(db sqldb.DB, st program.Store, dir Directory, users Users, rec a
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{db: db, st: st, dir: dir, users: users, audit: rec, beds: beds, cfg: cfg, now: clock}, nil
+	return &Service{db: db, st: st, dir: dir, users: users, files: files, audit: rec, beds: beds, cfg: cfg, now: clock}, nil
 }
 
 // Config is the program's configured terms (criteria for the forms).
@@ -241,7 +251,7 @@ func (s *Service) CreateAgreement(ctx context.Context, p auth.Principal, in Agre
 	if err != nil {
 		return program.Agreement{}, err
 	}
-	if err := s.checkBeds(ctx, pr, terms); err != nil {
+	if err := s.checkTerms(ctx, pr, terms); err != nil {
 		return program.Agreement{}, err
 	}
 	now := s.now()
@@ -270,10 +280,22 @@ func notFoundAsField(err error) error {
 	return err
 }
 
-// checkBeds: reserved beds are kept by departments of the supporting
-// hospital.
-func (s *Service) checkBeds(ctx context.Context, pr directory.Pairing, t program.Terms) error {
+// checkTerms: reserved beds are kept by departments of the supporting
+// hospital; the signed document is a file uploaded by either hospital of
+// the pairing and about no patient.
+func (s *Service) checkTerms(ctx context.Context, pr directory.Pairing, t program.Terms) error {
 	var v apperr.Invalid
+	if id := t.SignedDocumentID; id != nil {
+		f, err := s.files.Get(ctx, *id)
+		switch {
+		case errors.Is(err, apperr.ErrNotFound) || (err == nil && !pr.Involves(f.HospitalID)):
+			v.Add("signed_document_id", "is not a file uploaded by either hospital of the pairing")
+		case err != nil:
+			return err
+		case f.PatientID != "":
+			v.Add("signed_document_id", "is a patient's file, not an agreement")
+		}
+	}
 	for i, rb := range t.GreenChannel.ReservedBeds {
 		d, err := s.dir.Department(ctx, rb.DepartmentID)
 		if errors.Is(err, apperr.ErrNotFound) || (err == nil && d.HospitalID != pr.SupportingHospitalID) {
@@ -348,7 +370,7 @@ func (s *Service) AmendAgreement(ctx context.Context, p auth.Principal, id strin
 		return program.Agreement{}, err
 	}
 	pr := directory.Pairing{ID: a.PairingID, SupportingHospitalID: a.SupportingHospitalID, RecipientHospitalID: a.RecipientHospitalID}
-	if err := s.checkBeds(ctx, pr, terms); err != nil {
+	if err := s.checkTerms(ctx, pr, terms); err != nil {
 		return program.Agreement{}, err
 	}
 	a.Terms, a.UpdatedAt, a.UpdatedBy = terms, s.now(), p.UserID

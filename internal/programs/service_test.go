@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"duikou/attachment"
 	"duikou/internal/apperr"
 	"duikou/internal/audit"
 	"duikou/internal/auth"
@@ -94,7 +95,7 @@ func newWorld(t *testing.T) *world {
 	clock := func() time.Time { return w.now }
 	refs := referrals.NewService(db, store.NewReferrals(db), rec, nil, nil, clock, referral.DefaultDeadlines())
 	w.beds = referrals.NewBeds(refs, store.NewReferrals(db), dir)
-	svc, err := programs.NewService(db, store.NewProgram(db), dir, store.NewUsers(db), rec, w.beds, program.Config{}, clock)
+	svc, err := programs.NewService(db, store.NewProgram(db), dir, store.NewUsers(db), store.NewAttachments(db), rec, w.beds, program.Config{}, clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,5 +525,41 @@ func TestEveryChangeIsAuditedWithItAndARefusedOneLeavesNothing(t *testing.T) {
 	}
 	if count("access.denied") != before+1 {
 		t.Errorf("refusal not audited")
+	}
+}
+
+func TestTheSignedAgreementIsAFileOfThePairingThatBothHospitalsReach(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	files := store.NewAttachments(w.db)
+	upload := func(p auth.Principal, patientID string) string {
+		a := attachment.Attachment{ID: newID(), HospitalID: p.HospitalID, UploadedBy: p.UserID, PatientID: patientID, Name: "协议书.pdf",
+			ContentType: "application/pdf", Size: 10, SHA256: strings.Repeat("0", 64), CreatedAt: sqldb.Now(), BlobKey: newID()}
+		if err := files.Create(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		return a.ID
+	}
+	foreign := upload(w.otherOffice, "")
+	terms := program.Terms{StartsOn: "2026-01-01", EndsOn: "2028-12-31", SignedDocumentID: &foreign}
+	if _, err := w.svc.CreateAgreement(ctx, w.office, programs.AgreementInput{PairingID: w.pairing, Terms: terms}); strings.Join(fields(err), ",") != "signed_document_id" {
+		t.Errorf("another hospital's file: %v", err)
+	}
+	signed := upload(w.office, "")
+	terms.SignedDocumentID = &signed
+	if _, err := w.svc.CreateAgreement(ctx, w.office, programs.AgreementInput{PairingID: w.pairing, Terms: terms}); err != nil {
+		t.Fatal(err)
+	}
+	holder := store.NewProgram(w.db)
+	for _, tc := range []struct {
+		hospital string
+		want     bool
+	}{{w.county, true}, {w.tertiary, true}, {w.other, false}} {
+		if got, err := holder.CarriesAttachment(ctx, signed, tc.hospital); err != nil || got != tc.want {
+			t.Errorf("hospital %s reaches the signed file: %v %v, want %v", tc.hospital, got, err, tc.want)
+		}
+	}
+	if got, _ := holder.CarriesAttachment(ctx, foreign, w.county); got {
+		t.Error("a file no agreement names is carried")
 	}
 }

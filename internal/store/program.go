@@ -81,9 +81,22 @@ func scanAgreement(r sqldb.Row) (program.Agreement, error) {
 }
 
 func (s *Program) writeVersion(ctx context.Context, a program.Agreement, terms string) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO program_agreement_versions (agreement_id, version, terms, created_at, created_by)
-		VALUES ($1, $2, $3, $4, $5)`, a.ID, a.Version, terms, a.UpdatedAt, a.UpdatedBy)
+	_, err := s.db.Exec(ctx, `INSERT INTO program_agreement_versions (agreement_id, version, terms, signed_document_id, created_at, created_by)
+		VALUES ($1, $2, $3, $4, $5, $6)`, a.ID, a.Version, terms, a.Terms.SignedDocumentID, a.UpdatedAt, a.UpdatedBy)
 	return err
+}
+
+// CarriesAttachment reports whether a version of an agreement of one of
+// hospitalID's pairings names the file as its signed document, so that the
+// partner hospital may download what the other uploaded.
+func (s *Program) CarriesAttachment(ctx context.Context, attachmentID, hospitalID string) (bool, error) {
+	if !apperr.IsID(attachmentID) || !apperr.IsID(hospitalID) {
+		return false, nil
+	}
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM program_agreement_versions v JOIN program_agreements a ON a.id = v.agreement_id
+		WHERE v.signed_document_id = $1 AND (a.supporting_hospital_id = $2 OR a.recipient_hospital_id = $2)`, attachmentID, hospitalID).Scan(&n)
+	return n > 0, err
 }
 
 // CreateAgreement inserts a at its version (1) and records that version.

@@ -36,10 +36,14 @@ CREATE TABLE program_agreement_versions (
     agreement_id uuid NOT NULL REFERENCES program_agreements(id),
     version      integer NOT NULL,
     terms        text NOT NULL,
+    -- The signed document of this version: a partner hospital may download
+    -- a file an agreement of its pairing carries (attachments.Holder).
+    signed_document_id uuid REFERENCES attachments(id),
     created_at   timestamptz NOT NULL,
     created_by   text NOT NULL,
     PRIMARY KEY (agreement_id, version)
 );
+CREATE INDEX program_agreement_versions_document ON program_agreement_versions (signed_document_id);
 
 CREATE TABLE program_postings (
     id                      uuid PRIMARY KEY,
