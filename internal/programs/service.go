@@ -475,6 +475,14 @@ func (s *Service) CreatePosting(ctx context.Context, p auth.Principal, in progra
 	if err := partyOffice(p, sd); err != nil {
 		return program.Posting{}, err
 	}
+	// A doctor is dispatched under a pairing that is in force when the
+	// posting starts.
+	if pr.Status != directory.PairingActive {
+		return program.Posting{}, apperr.Field("pairing_id", "the pairing is "+string(pr.Status))
+	}
+	if !pr.CoversDay(in.StartsOn) {
+		return program.Posting{}, apperr.Field("starts_on", "is outside the pairing's period")
+	}
 	doc, err := s.dir.StaffMember(ctx, in.StaffID)
 	if errors.Is(err, apperr.ErrNotFound) || (err == nil && doc.HospitalID != pr.SupportingHospitalID) {
 		return program.Posting{}, apperr.Field("staff_id", "is not on the supporting hospital's staff")

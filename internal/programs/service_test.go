@@ -199,6 +199,7 @@ func TestPostingRulesNeedTheOfficesReasonToBeOverridden(t *testing.T) {
 		"a county doctor":            {w.countyDoctor, in, apperr.ErrForbidden},
 		"an unrelated office":        {w.otherOffice, in, nil}, // pairing_id field error
 		"the recipient's staff sent": {w.office, func() program.PostingInput { i := in; i.StaffID = w.nurse; return i }(), nil},
+		"before the pairing began":   {w.office, func() program.PostingInput { i := in; i.StartsOn = "2024-12-31"; return i }(), nil},
 	} {
 		_, err := w.svc.CreatePosting(ctx, tc.p, tc.in)
 		if tc.want != nil && !errors.Is(err, tc.want) {
