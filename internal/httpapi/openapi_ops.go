@@ -20,6 +20,7 @@ var (
 	// Program records' lists.
 	qPairing         = queryParam{"pairing_id", "only this pairing"}
 	qProgramHospital = queryParam{"hospital_id", "only pairings with this hospital on either side"}
+	qProgramStaff    = queryParam{"staff_id", "only this staff member's (postings: a doctor's record with its appraisals; trainees: their stays)"}
 )
 
 // paged prepends the cursor and limit to a list's own filters.
@@ -218,7 +219,7 @@ func operations() []operation {
 		{Method: http.MethodGet, Path: "/api/v1/agreements/{agreementID}/versions", Summary: "Every version of an agreement as written, oldest first", Tag: "program", Roles: programReaders,
 			Response: AgreementVersions{}},
 		{Method: http.MethodGet, Path: "/api/v1/postings", Summary: "List postings (派驻) of dispatched doctors in the caller's pairings, each with its arrival status (pending, on_time, late, missing) as of today", Tag: "program", Roles: programReaders,
-			Response: List[program.Posting]{}, Query: paged(qPairing, qProgramHospital)},
+			Response: List[program.Posting]{}, Query: paged(qPairing, qProgramHospital, qProgramStaff)},
 		{Method: http.MethodPost, Path: "/api/v1/postings", Summary: "Dispatch a doctor of the supporting hospital to a department of the recipient. Program rules (title at least 主治医师, a 副主任医师 or above per team, at least 6 months) that are not met answer 422 with the fields at fault unless override_reason is given; the override is kept with who and why", Tag: "program", Roles: programOffice,
 			Request: program.PostingInput{}, Response: program.Posting{}, Status: http.StatusCreated},
 		{Method: http.MethodGet, Path: "/api/v1/postings/{postingID}", Summary: "Read a posting", Tag: "program", Roles: programReaders,
@@ -250,7 +251,7 @@ func operations() []operation {
 		{Method: http.MethodPost, Path: "/api/v1/clinic-schedules", Summary: "Publish a dispatched doctor's clinic, at least the configured lead time ahead (default one week, 提前一周公示); the recipient hospital's program office", Tag: "program", Roles: programOffice,
 			Request: program.ClinicSessionInput{}, Response: program.ClinicSession{}, Status: http.StatusCreated},
 		{Method: http.MethodGet, Path: "/api/v1/trainees", Summary: "List recipient staff sent to the supporting hospital to study (进修)", Tag: "program", Roles: programReaders,
-			Response: List[program.Trainee]{}, Query: paged(qPairing, qProgramHospital)},
+			Response: List[program.Trainee]{}, Query: paged(qPairing, qProgramHospital, qProgramStaff)},
 		{Method: http.MethodPost, Path: "/api/v1/trainees", Summary: "Record a recipient staff member sent to the supporting hospital to study: who, host department, from, to", Tag: "program", Roles: programOffice,
 			Request: program.TraineeInput{}, Response: program.Trainee{}, Status: http.StatusCreated},
 

@@ -22,13 +22,13 @@ import (
 type ProgramService interface {
 	CreateAgreement(ctx context.Context, p auth.Principal, in programs.AgreementInput) (program.Agreement, error)
 	Agreement(ctx context.Context, p auth.Principal, id string) (program.Agreement, error)
-	Agreements(ctx context.Context, p auth.Principal, pairingID, hospitalID, after string, limit int) ([]program.Agreement, error)
+	Agreements(ctx context.Context, p auth.Principal, q programs.Query) ([]program.Agreement, error)
 	AmendAgreement(ctx context.Context, p auth.Principal, id string, version int, terms program.Terms) (program.Agreement, error)
 	AgreementVersions(ctx context.Context, p auth.Principal, id string) ([]program.AgreementVersion, error)
 
 	CreatePosting(ctx context.Context, p auth.Principal, in program.PostingInput) (program.Posting, error)
 	Posting(ctx context.Context, p auth.Principal, id string) (program.Posting, error)
-	Postings(ctx context.Context, p auth.Principal, pairingID, hospitalID, after string, limit int) ([]program.Posting, error)
+	Postings(ctx context.Context, p auth.Principal, q programs.Query) ([]program.Posting, error)
 	UpdatePosting(ctx context.Context, p auth.Principal, id string, version int, patch program.PostingPatch) (program.Posting, error)
 	ConfirmArrival(ctx context.Context, p auth.Principal, id string, version int, in program.ArrivalInput) (program.Posting, error)
 	Appraise(ctx context.Context, p auth.Principal, id string, version int, in program.AppraisalInput) (program.Posting, error)
@@ -49,7 +49,7 @@ type ProgramService interface {
 	Public(ctx context.Context, hospitalID string) (programs.PublicSchedule, error)
 
 	AddTrainee(ctx context.Context, p auth.Principal, in program.TraineeInput) (program.Trainee, error)
-	Trainees(ctx context.Context, p auth.Principal, pairingID, hospitalID, after string, limit int) ([]program.Trainee, error)
+	Trainees(ctx context.Context, p auth.Principal, q programs.Query) ([]program.Trainee, error)
 }
 
 var _ ProgramService = (*programs.Service)(nil)
@@ -123,29 +123,29 @@ func noVersion[T any](T) int { return 0 }
 
 func principal(r *http.Request) auth.Principal { return auth.FromContext(r.Context()) }
 
-// progFilters reads the list filters shared by agreements, postings and
-// trainees.
-func progFilters(r *http.Request) (pairingID, hospitalID string, err error) {
+// progQuery reads the list filters shared by agreements, postings and
+// trainees, reporting every bad one by its parameter name.
+func progQuery(r *http.Request) (programs.Query, error) {
 	q := r.URL.Query()
 	var v apperr.Invalid
-	pairingID, hospitalID = q.Get("pairing_id"), q.Get("hospital_id")
-	if pairingID != "" && !apperr.IsID(pairingID) {
-		v.Add("pairing_id", "must be a pairing id")
+	out := programs.Query{PairingID: q.Get("pairing_id"), HospitalID: q.Get("hospital_id"), StaffID: q.Get("staff_id")}
+	for _, f := range []struct{ name, id string }{{"pairing_id", out.PairingID}, {"hospital_id", out.HospitalID}, {"staff_id", out.StaffID}} {
+		if f.id != "" && !apperr.IsID(f.id) {
+			v.Add(f.name, "must be an id")
+		}
 	}
-	if hospitalID != "" && !apperr.IsID(hospitalID) {
-		v.Add("hospital_id", "must be a hospital id")
-	}
-	return pairingID, hospitalID, v.Err()
+	return out, v.Err()
 }
 
-func progList[T any](a *API, w http.ResponseWriter, r *http.Request, list func(ctx context.Context, p auth.Principal, pairingID, hospitalID, after string, limit int) ([]T, error), key func(T) string) {
-	pairingID, hospitalID, err := progFilters(r)
+func progList[T any](a *API, w http.ResponseWriter, r *http.Request, list func(ctx context.Context, p auth.Principal, q programs.Query) ([]T, error), key func(T) string) {
+	q, err := progQuery(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	regServePage(a, w, r, func(pg Page) ([]T, error) {
-		return list(r.Context(), principal(r), pairingID, hospitalID, pg.Cursor, pg.Limit)
+		q.After, q.Limit = pg.Cursor, pg.Limit
+		return list(r.Context(), principal(r), q)
 	}, key)
 }
 

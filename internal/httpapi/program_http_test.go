@@ -226,6 +226,21 @@ func TestProgramRecordsOfAnUnrelatedHospitalAreNotFound(t *testing.T) {
 		if len(list.Items) != 0 {
 			t.Errorf("an unrelated office's list: %v", list.Items)
 		}
+		// A doctor's record: their postings, whoever else is posted.
+		for _, tc := range []struct {
+			staff string
+			n     int
+		}{{e.associate, 1}, {e.attending, 0}} {
+			var mine List[program.Posting]
+			e.do(e.countyOffice, http.MethodGet, "/api/v1/postings?staff_id="+tc.staff, nil).json(t, &mine)
+			if len(mine.Items) != tc.n {
+				t.Errorf("postings of staff %s: %d, want %d", tc.staff, len(mine.Items), tc.n)
+			}
+		}
+		if res := e.do(e.countyOffice, http.MethodGet, "/api/v1/postings?staff_id=x&pairing_id=y", nil); res.code != http.StatusBadRequest ||
+			!slices.Equal(res.problemFields(t), []string{"pairing_id", "staff_id"}) {
+			t.Errorf("bad filters: %d %s", res.code, res.body)
+		}
 		// The doctor checks in and logs the day's work; the recipient confirms.
 		if res := e.do(e.doctor, http.MethodPost, "/api/v1/postings/"+x.ID+"/attendance", map[string]any{"day": e.today, "status": "present"}); res.code != http.StatusOK {
 			t.Errorf("check-in: %d %s", res.code, res.body)

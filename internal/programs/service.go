@@ -183,11 +183,21 @@ func sideOf(p auth.Principal, supportingID, recipientID string) side {
 	return noSide
 }
 
+// Query selects a list: a pairing, a hospital on either side, a staff
+// member (a doctor's postings: their record, appraisals included; a
+// trainee's stays), a page.
+type Query struct {
+	PairingID, HospitalID, StaffID string
+	After                          string
+	Limit                          int
+}
+
 // listFilter narrows a list to what p sees: its own hospital's pairings
 // (ended ones included: their records stay the hospital's), and for a
 // program office also every pairing whose two hospitals it reaches.
-func listFilter(p auth.Principal, pairingID, hospitalID, after string, limit int) program.Filter {
-	f := program.Filter{PairingID: pairingID, HospitalID: hospitalID, After: after, Limit: limit}
+func listFilter(p auth.Principal, q Query) program.Filter {
+	pairingID, hospitalID := q.PairingID, q.HospitalID
+	f := program.Filter{PairingID: pairingID, HospitalID: hospitalID, StaffID: q.StaffID, After: q.After, Limit: q.Limit}
 	if p.Has(auth.ProgramOffice) {
 		f.Scoped, f.Party = true, p.HospitalID
 		f.Within = []string{p.HospitalID}
@@ -346,11 +356,11 @@ func (s *Service) Agreement(ctx context.Context, p auth.Principal, id string) (p
 }
 
 // Agreements lists the agreements p sees.
-func (s *Service) Agreements(ctx context.Context, p auth.Principal, pairingID, hospitalID, after string, limit int) ([]program.Agreement, error) {
+func (s *Service) Agreements(ctx context.Context, p auth.Principal, q Query) ([]program.Agreement, error) {
 	if err := mayRead(p); err != nil {
 		return nil, err
 	}
-	return s.st.Agreements(ctx, listFilter(p, pairingID, hospitalID, after, limit))
+	return s.st.Agreements(ctx, listFilter(p, q))
 }
 
 // AmendAgreement writes new terms as the next version; version is the
@@ -430,11 +440,11 @@ func (s *Service) Posting(ctx context.Context, p auth.Principal, id string) (pro
 }
 
 // Postings lists the postings p sees.
-func (s *Service) Postings(ctx context.Context, p auth.Principal, pairingID, hospitalID, after string, limit int) ([]program.Posting, error) {
+func (s *Service) Postings(ctx context.Context, p auth.Principal, q Query) ([]program.Posting, error) {
 	if err := mayRead(p); err != nil {
 		return nil, err
 	}
-	xs, err := s.st.Postings(ctx, listFilter(p, pairingID, hospitalID, after, limit))
+	xs, err := s.st.Postings(ctx, listFilter(p, q))
 	for i := range xs {
 		xs[i] = s.judge(xs[i])
 	}
@@ -1062,9 +1072,9 @@ func (s *Service) AddTrainee(ctx context.Context, p auth.Principal, in program.T
 }
 
 // Trainees lists the trainees p sees.
-func (s *Service) Trainees(ctx context.Context, p auth.Principal, pairingID, hospitalID, after string, limit int) ([]program.Trainee, error) {
+func (s *Service) Trainees(ctx context.Context, p auth.Principal, q Query) ([]program.Trainee, error) {
 	if err := mayRead(p); err != nil {
 		return nil, err
 	}
-	return s.st.Trainees(ctx, listFilter(p, pairingID, hospitalID, after, limit))
+	return s.st.Trainees(ctx, listFilter(p, q))
 }

@@ -398,10 +398,10 @@ func TestAgreementAmendmentsKeepVersionsAndFeedTheBedPools(t *testing.T) {
 	if _, err := w.svc.AgreementVersions(ctx, w.otherOffice, a.ID); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("an unrelated office: %v", err)
 	}
-	if got, _ := w.svc.Agreements(ctx, w.otherOffice, "", "", "", 50); len(got) != 0 {
+	if got, _ := w.svc.Agreements(ctx, w.otherOffice, programs.Query{Limit: 50}); len(got) != 0 {
 		t.Errorf("an unrelated office's list: %v", got)
 	}
-	if got, _ := w.svc.Agreements(ctx, w.countyDoctor, "", "", "", 50); len(got) != 1 {
+	if got, _ := w.svc.Agreements(ctx, w.countyDoctor, programs.Query{Limit: 50}); len(got) != 1 {
 		t.Errorf("the county's list: %v", got)
 	}
 }
@@ -449,7 +449,7 @@ func TestTraineesAreRecipientStaff(t *testing.T) {
 	if err != nil || tr.StaffName != "陈护士" || tr.DepartmentID == nil || *tr.DepartmentID != w.countyMed {
 		t.Fatalf("trainee: %+v %v", tr, err)
 	}
-	if got, _ := w.svc.Trainees(ctx, w.office, w.pairing, "", "", 50); len(got) != 1 {
+	if got, _ := w.svc.Trainees(ctx, w.office, programs.Query{PairingID: w.pairing, Limit: 50}); len(got) != 1 {
 		t.Errorf("list: %v", got)
 	}
 }
@@ -463,7 +463,7 @@ func TestAHealthCommissionReadsThePairingsItReachesButDoesNotWriteThem(t *testin
 	if got, err := w.svc.Posting(ctx, commission, x.ID); err != nil || got.ID != x.ID {
 		t.Errorf("read: %v", err)
 	}
-	if got, _ := w.svc.Postings(ctx, commission, "", "", "", 50); len(got) != 1 {
+	if got, _ := w.svc.Postings(ctx, commission, programs.Query{Limit: 50}); len(got) != 1 {
 		t.Errorf("list: %v", got)
 	}
 	if _, err := w.svc.CreatePosting(ctx, commission, program.PostingInput{PairingID: w.pairing, StaffID: w.associate,
@@ -481,7 +481,7 @@ func TestAHealthCommissionReadsThePairingsItReachesButDoesNotWriteThem(t *testin
 	// ended and its partner left its reach.
 	county := w.countyOffice
 	county.Reach = map[string]bool{w.county: true}
-	if got, _ := w.svc.Postings(ctx, county, "", "", "", 50); len(got) != 1 {
+	if got, _ := w.svc.Postings(ctx, county, programs.Query{Limit: 50}); len(got) != 1 {
 		t.Errorf("after the pairing: %v", got)
 	}
 }
