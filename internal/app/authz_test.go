@@ -235,7 +235,7 @@ func matrix() []row {
 	fixed := func(path string) func(*fixture, auth.Role, scope) request {
 		return func(*fixture, auth.Role, scope) request { return request{path: path} }
 	}
-	return []row{
+	return append([]row{
 		// Identity: any signed-in user acts on their own session.
 		{"POST", "/api/v1/auth/login", func(f *fixture, r auth.Role, _ scope) request {
 			return request{path: "/api/v1/auth/login", body: map[string]string{"username": f.username[r], "password": f.password[r]}, token: "-"}
@@ -544,7 +544,7 @@ func matrix() []row {
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},
 		{"GET", "/api/v1/audit-events/verify", fixed("/api/v1/audit-events/verify"), only(http.StatusOK, auth.Auditor)},
-	}
+	}, programMatrix()...)
 }
 
 // fixture is a wired server with the demo province, a user of every role at
@@ -581,6 +581,8 @@ type fixture struct {
 	session, signed      map[scope]consult.Session
 	// files: one uploaded file per scope's hospital, made on first use.
 	files map[scope]string
+	// progs: program records per scope's pairing, made on first use.
+	progs map[scope]progWorld
 	// sessions: one scheduled remote session per scope, made on first use.
 	sessions map[scope]string
 }

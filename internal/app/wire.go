@@ -16,6 +16,8 @@ import (
 	"duikou/internal/httpapi"
 	"duikou/internal/kv"
 	"duikou/internal/patient"
+	"duikou/internal/program"
+	"duikou/internal/programs"
 	"duikou/internal/queue"
 	"duikou/internal/referrals"
 	"duikou/internal/secret"
@@ -33,6 +35,7 @@ type services struct {
 	beds      *referrals.Beds
 	files     *attachments.Service
 	consults  *consults.Service
+	programs  *programs.Service
 }
 
 // wire builds the domain services on the open database and Redis.
@@ -68,9 +71,10 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	if err != nil {
 		return err
 	}
-	// Referral tickets carry files to their parties; consultations will
-	// be another holder.
-	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil, store.NewReferrals(a.DB))
+	// Referral tickets carry files to their parties, pairing agreements
+	// their signed documents to both hospitals; consultations will be
+	// another holder.
+	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil, store.NewReferrals(a.DB), store.NewProgram(a.DB))
 	// Remote sessions draft up-referrals through the referral service, so a
 	// draft from an opinion is checked and audited like any other.
 	s.consults = consults.NewService(a.DB, store.NewConsults(a.DB), s.audit, s.patients, s.directory, s.referrals, nil)
@@ -101,6 +105,19 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
 	d.Stopping = a.stopping
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
+	// The program's records; an agreement's reserved beds set the referral
+	// bed pools in the agreement's transaction. A Config built in code
+	// without program terms (tests) gets the program's defaults.
+	terms := a.cfg.Program
+	if terms.Criteria == nil {
+		terms = program.DefaultConfig()
+	}
+	s.programs, err = programs.NewService(a.DB, store.NewProgram(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB),
+		store.NewAttachments(a.DB), s.audit, s.beds, terms, nil)
+	if err != nil {
+		return err
+	}
+	d.Program = s.programs
 	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, deadlines, 0)
 	d.Sessions = s.consults
 	// Every instance relays: the queue applies each change once whatever

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"duikou/internal/logging"
+	"duikou/internal/program"
 	"duikou/referral"
 )
 
@@ -65,6 +66,10 @@ type Config struct {
 	MediaPortMin, MediaPortMax uint16
 	// ICELoopback keeps media on 127.0.0.1 (tests).
 	ICELoopback bool
+	// Program is the paired-support program's terms: days to report for
+	// duty, the day of the next month monthly evaluations are due, how far
+	// ahead clinics are published, the evaluation criteria.
+	Program program.Config
 }
 
 // TLS reports whether the server serves HTTPS itself.
@@ -101,7 +106,15 @@ var settings = []setting{
 	{"media-public-ip", "DUIKOU_MEDIA_PUBLIC_IP", "", "public IP address announced for the media relay when it sits behind a 1:1 NAT"},
 	{"media-udp-ports", "DUIKOU_MEDIA_UDP_PORTS", "", "UDP port range of the media relay, like 40000-40999 (empty: any)"},
 	{"ice-loopback", "DUIKOU_ICE_LOOPBACK", "false", "media on 127.0.0.1 only (tests)"},
+	{"program-arrival-days", "DUIKOU_PROGRAM_ARRIVAL_DAYS", "7", "a dispatched doctor's arrival is due this many days after the posting starts (0–60)"},
+	{"program-evaluation-due-day", "DUIKOU_PROGRAM_EVALUATION_DUE_DAY", "10", "a month's evaluation of a dispatched doctor is due by this day of the next month (1–28)"},
+	{"program-schedule-lead-days", "DUIKOU_PROGRAM_SCHEDULE_LEAD_DAYS", "7", "dispatched doctors' clinics are published at least this many days ahead (0–60)"},
+	{"program-evaluation-criteria", "DUIKOU_PROGRAM_EVALUATION_CRITERIA", DefaultProgramCriteria, "monthly evaluation criteria as code:label:maximum, comma-separated"},
 }
+
+// DefaultProgramCriteria is program.DefaultConfig's criteria in the
+// setting's form.
+const DefaultProgramCriteria = "discipline:劳动纪律:20,ethics:医德医风:20,clinical:医疗工作:30,teaching:带教培训:30"
 
 // DefaultReferralDeadlines is referral.DefaultDeadlines in the setting's
 // form.
@@ -192,6 +205,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("-escalation-webhook-secret goes with -escalation-webhook"))
 	}
 	errs = append(errs, c.loadMedia(get)...)
+	if c.Program, err = parseProgram(get); err != nil {
+		errs = append(errs, err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("-tls-cert and -tls-key go together"))
 	}
@@ -348,4 +364,38 @@ func (c *Config) loadMedia(get func(string) string) []error {
 		}
 	}
 	return errs
+}
+
+// parseProgram reads the program's terms.
+func parseProgram(get func(string) string) (program.Config, error) {
+	var c program.Config
+	var errs []error
+	for _, n := range []struct {
+		name string
+		dst  *int
+	}{{"program-arrival-days", &c.ArrivalDays}, {"program-evaluation-due-day", &c.EvaluationDueDay}, {"program-schedule-lead-days", &c.ScheduleLeadDays}} {
+		v, err := strconv.Atoi(get(n.name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-%s: %q is not a whole number", n.name, get(n.name)))
+		}
+		*n.dst = v
+	}
+	for _, item := range strings.Split(get("program-evaluation-criteria"), ",") {
+		parts := strings.Split(strings.TrimSpace(item), ":")
+		max, err := 0, error(nil)
+		if len(parts) == 3 {
+			max, err = strconv.Atoi(parts[2])
+		}
+		if len(parts) != 3 || err != nil || parts[0] == "" || parts[1] == "" {
+			errs = append(errs, fmt.Errorf("-program-evaluation-criteria: %q is not code:label:maximum", item))
+			continue
+		}
+		c.Criteria = append(c.Criteria, program.Criterion{Code: parts[0], Label: parts[1], Max: max})
+	}
+	if len(errs) == 0 {
+		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return c, errors.Join(errs...)
 }

@@ -96,6 +96,8 @@ type Deps struct {
 	// SessionSocket is the rooms' WebSocket endpoint (the signalling server).
 	SessionRooms  SessionJoiner
 	SessionSocket http.Handler
+	// Program keeps the paired-support program's records.
+	Program ProgramService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -184,7 +186,13 @@ func (a *API) Handler() http.Handler {
 			a.mountAttachments(r)
 			a.mountSessions(r)
 			a.mountSessionJoin(r)
+			a.mountProgram(r)
 		})
+	})
+	// Pages residents read without logging in.
+	r.Group(func(r chi.Router) {
+		r.Use(a.limitBody, a.identify)
+		a.mountPublicPages(r)
 	})
 
 	if a.Web != nil {

@@ -11,6 +11,8 @@ import (
 	"duikou/internal/auth"
 	"duikou/internal/directory"
 	"duikou/internal/patient"
+	"duikou/internal/program"
+	"duikou/internal/programs"
 	"duikou/internal/rtc"
 	"duikou/referral"
 )
@@ -19,6 +21,10 @@ import (
 var (
 	qCursor = queryParam{"cursor", "next_cursor of the previous page"}
 	qLimit  = queryParam{"limit", "page size, 1–200 (default 50)"}
+	// Program records' lists.
+	qPairing         = queryParam{"pairing_id", "only this pairing"}
+	qProgramHospital = queryParam{"hospital_id", "only pairings with this hospital on either side"}
+	qProgramStaff    = queryParam{"staff_id", "only this staff member's (postings: a doctor's record with its appraisals; trainees: their stays)"}
 )
 
 // paged prepends the cursor and limit to a list's own filters.
@@ -252,6 +258,54 @@ func operations() []operation {
 			Response: rtc.Ticket{}},
 		{Method: http.MethodGet, Path: socketPattern, Summary: "The room's WebSocket (subprotocol duikou.v1): upgrade from an allowed Origin, then send {\"type\":\"join\",\"seq\":1,\"payload\":{\"room\":…,\"token\":…}} within 10 s, or offer the subprotocol duikou.token.<token> too. No session cookie is needed or read: the join token authorises. A plain GET answers 426", Tag: "sessions", Public: true,
 			Status: http.StatusSwitchingProtocols},
+
+		// ---- Program records: agreements, postings, attendance, evaluations, work logs, clinics, trainees ----
+		{Method: http.MethodGet, Path: "/api/v1/agreements", Summary: "List pairing agreements (对口支援协议书) of the caller's pairings (a program office: every pairing whose two hospitals it reaches)", Tag: "program", Roles: programReaders,
+			Response: List[program.Agreement]{}, Query: paged(qPairing, qProgramHospital)},
+		{Method: http.MethodPost, Path: "/api/v1/agreements", Summary: "Record a pairing's agreement as version 1: period, commitments, recipient's duties, green-channel terms (reserved beds per department of the supporting hospital set its referral bed pools), targets, the signed document (an attachment id)", Tag: "program", Roles: programOffice,
+			Request: programs.AgreementInput{}, Response: program.Agreement{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/api/v1/agreements/{agreementID}", Summary: "Read an agreement's current version", Tag: "program", Roles: programReaders,
+			Response: program.Agreement{}},
+		{Method: http.MethodPut, Path: "/api/v1/agreements/{agreementID}", Summary: "Amend an agreement: the whole terms, with amendment_reason, become the next version; earlier versions stay readable", Tag: "program", Roles: programOffice,
+			Request: program.Terms{}, Response: program.Agreement{}, IfMatch: true},
+		{Method: http.MethodGet, Path: "/api/v1/agreements/{agreementID}/versions", Summary: "Every version of an agreement as written, oldest first", Tag: "program", Roles: programReaders,
+			Response: AgreementVersions{}},
+		{Method: http.MethodGet, Path: "/api/v1/postings", Summary: "List postings (派驻) of dispatched doctors in the caller's pairings, each with its arrival status (pending, on_time, late, missing) as of today", Tag: "program", Roles: programReaders,
+			Response: List[program.Posting]{}, Query: paged(qPairing, qProgramHospital, qProgramStaff)},
+		{Method: http.MethodPost, Path: "/api/v1/postings", Summary: "Dispatch a doctor of the supporting hospital to a department of the recipient. Program rules (title at least 主治医师, a 副主任医师 or above per team, at least 6 months) that are not met answer 422 with the fields at fault unless override_reason is given; the override is kept with who and why", Tag: "program", Roles: programOffice,
+			Request: program.PostingInput{}, Response: program.Posting{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/api/v1/postings/{postingID}", Summary: "Read a posting", Tag: "program", Roles: programReaders,
+			Response: program.Posting{}},
+		{Method: http.MethodPatch, Path: "/api/v1/postings/{postingID}", Summary: "Change a posting's period, recipient department, team or specialty; the rules are checked again (override_reason again when not met)", Tag: "program", Roles: programOffice,
+			Request: program.PostingPatch{}, Response: program.Posting{}, IfMatch: true},
+		{Method: http.MethodPut, Path: "/api/v1/postings/{postingID}/arrival", Summary: "Confirm the doctor's arrival (到岗报到); the recipient hospital's program office, under the posting's If-Match. Due within the configured days after the start (default 7)", Tag: "program", Roles: programOffice,
+			Request: program.ArrivalInput{}, Response: program.Posting{}, IfMatch: true},
+		{Method: http.MethodPut, Path: "/api/v1/postings/{postingID}/appraisal", Summary: "The final appraisal at the end of the posting (from its last month), by the recipient hospital's program office", Tag: "program", Roles: programOffice,
+			Request: program.AppraisalInput{}, Response: program.Posting{}, IfMatch: true},
+		{Method: http.MethodGet, Path: "/api/v1/postings/{postingID}/attendance", Summary: "A posting's attendance (日常考勤) in a month: the recorded days and the attendance rate", Tag: "program", Roles: programReaders,
+			Response: programs.MonthAttendance{}, Query: []queryParam{{"month", "YYYY-MM (required)"}}},
+		{Method: http.MethodPost, Path: "/api/v1/postings/{postingID}/attendance", Summary: "Record a day: the posted doctor checks in today or takes leave with a reason; the recipient's program office may also record an absence. A confirmed day is not rewritten (409)", Tag: "program", Roles: programCheckIns,
+			Request: program.AttendanceInput{}, Response: program.Attendance{}},
+		{Method: http.MethodPost, Path: "/api/v1/postings/{postingID}/attendance/{day}/confirmation", Summary: "The recipient hospital's program office confirms a recorded day (a repeat is a no-op)", Tag: "program", Roles: programOffice,
+			Response: program.Attendance{}},
+		{Method: http.MethodGet, Path: "/api/v1/postings/{postingID}/evaluations", Summary: "A posting's monthly evaluations (月评), the criteria they score and the months overdue (due by the configured day of the next month, default the 10th)", Tag: "program", Roles: programReaders,
+			Response: programs.PostingEvaluations{}},
+		{Method: http.MethodPut, Path: "/api/v1/postings/{postingID}/evaluations/{month}", Summary: "File a month's evaluation with If-None-Match: * (201) or correct it under If-Match; the recipient hospital's program office; one filed after its due day is marked late", Tag: "program", Roles: programOffice,
+			Request: program.EvaluationInput{}, Response: program.Evaluation{}, IfMatch: true},
+		{Method: http.MethodGet, Path: "/api/v1/postings/{postingID}/work-logs", Summary: "A posting's work log by day", Tag: "program", Roles: programReaders,
+			Response: WorkLogList{}},
+		{Method: http.MethodPost, Path: "/api/v1/postings/{postingID}/work-logs", Summary: "The posted doctor enters a day's work: outpatients, ward rounds, operations, demonstrations, teaching rounds, lectures, case discussions, consultations, people trained, free clinics and people served, new techniques", Tag: "program", Roles: programDoctor,
+			Request: program.WorkLogInput{}, Response: program.WorkLog{}, Status: http.StatusCreated},
+		{Method: http.MethodPost, Path: "/api/v1/postings/{postingID}/work-logs/{logID}/confirmation", Summary: "The recipient hospital's program office confirms a work log entry (once; again is 409)", Tag: "program", Roles: programOffice,
+			Response: program.WorkLog{}},
+		{Method: http.MethodGet, Path: "/api/v1/clinic-schedules", Summary: "A hospital's published clinics of dispatched doctors (default: today and the next four weeks); residents read them without login at /public/clinic-schedule/{hospitalID}", Tag: "program", Roles: programReaders,
+			Response: ClinicSessionList{}, Query: []queryParam{{"hospital_id", "the recipient hospital (required)"}, {"from", "first day YYYY-MM-DD"}, {"to", "last day YYYY-MM-DD"}}},
+		{Method: http.MethodPost, Path: "/api/v1/clinic-schedules", Summary: "Publish a dispatched doctor's clinic, at least the configured lead time ahead (default one week, 提前一周公示); the recipient hospital's program office", Tag: "program", Roles: programOffice,
+			Request: program.ClinicSessionInput{}, Response: program.ClinicSession{}, Status: http.StatusCreated},
+		{Method: http.MethodGet, Path: "/api/v1/trainees", Summary: "List recipient staff sent to the supporting hospital to study (进修)", Tag: "program", Roles: programReaders,
+			Response: List[program.Trainee]{}, Query: paged(qPairing, qProgramHospital, qProgramStaff)},
+		{Method: http.MethodPost, Path: "/api/v1/trainees", Summary: "Record a recipient staff member sent to the supporting hospital to study: who, host department, from, to", Tag: "program", Roles: programOffice,
+			Request: program.TraineeInput{}, Response: program.Trainee{}, Status: http.StatusCreated},
 
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,

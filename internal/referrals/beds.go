@@ -281,3 +281,54 @@ func (b *Beds) SetSize(ctx context.Context, p auth.Principal, hospitalID, depart
 	out, err = b.show(ctx, out, viewOf(p, hospitalID))
 	return out, created, err
 }
+
+// SetSizeFromAgreement sets a department's pool to the reserved beds a
+// pairing agreement names (program.GreenChannel), creating the pool when
+// there is none. It runs in the caller's transaction (the agreement's), so
+// the terms and the pool change together; the caller has already decided
+// that p may write the agreement. A size below the beds in use now is
+// refused as a field error, and the agreement with it.
+func (b *Beds) SetSizeFromAgreement(ctx context.Context, p auth.Principal, hospitalID, departmentID string, size int) error {
+	if !mayResize(p, hospitalID) {
+		return apperr.Forbidden("the caller may not size this hospital's bed pools")
+	}
+	if err := b.department(ctx, hospitalID, departmentID); err != nil {
+		return err
+	}
+	n, err := referral.CheckPoolSize(&size, 0)
+	if err != nil {
+		return err
+	}
+	now := b.svc.now()
+	return b.svc.db.InTx(ctx, func(ctx context.Context) error {
+		cur, err := b.st.BedPool(ctx, hospitalID, departmentID)
+		action, detail := ActionBedPoolUpdate, ""
+		switch {
+		case errors.Is(err, apperr.ErrNotFound):
+			ok, err := b.st.CreateBedPool(ctx, referral.BedPool{HospitalID: hospitalID, DepartmentID: departmentID, Size: n, UpdatedBy: p.UserID}, now)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return apperr.ErrStale
+			}
+			action, detail = ActionBedPoolCreate, fmt.Sprintf("size %d", n)
+		case err != nil:
+			return err
+		case cur.Size == n:
+			return nil
+		default:
+			out, err := b.st.SetBedPoolSize(ctx, hospitalID, departmentID, n, cur.Version, p.UserID, now)
+			if err != nil {
+				return err
+			}
+			detail = fmt.Sprintf("size %d → %d (%d in use)", cur.Size, out.Size, out.InUse)
+		}
+		src := audit.SourceFrom(ctx)
+		return b.svc.audit.Record(ctx, audit.Entry{
+			At: now, ActorID: p.UserID, ActorHospitalID: p.HospitalID, Action: action,
+			ResourceType: resourceBedPool, ResourceID: departmentID, Outcome: audit.Success,
+			RequestID: src.RequestID, ClientAddr: src.ClientAddr, Detail: "hospital " + hospitalID + ": " + detail + ", per the pairing agreement",
+		})
+	})
+}
