@@ -73,7 +73,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil, store.NewReferrals(a.DB))
 	// Remote sessions draft up-referrals through the referral service, so a
 	// draft from an opinion is checked and audited like any other.
-	s.consults = consults.NewService(a.DB, store.NewConsults(a.DB), s.audit, s.patients, s.directory, s.referrals, nil)
+	s.consults = consults.NewService(a.DB, store.NewConsults(a.DB), s.audit, s.patients, s.directory, s.referrals, sessionDeadlines, nil)
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
