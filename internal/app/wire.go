@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"duikou/consult"
 	"duikou/internal/attachments"
 	"duikou/internal/audit"
 	"duikou/internal/auth"
@@ -54,6 +55,15 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		deadlines = referral.DefaultDeadlines()
 	}
 	if err := deadlines.Validate(); err != nil {
+		return err
+	}
+	// Likewise the remote sessions' response deadlines: the service stamps
+	// them, the watcher judges by them.
+	sessionDeadlines := a.cfg.SessionDeadlines
+	if sessionDeadlines == (consult.Deadlines{}) {
+		sessionDeadlines = consult.DefaultDeadlines()
+	}
+	if err := sessionDeadlines.Validate(); err != nil {
 		return err
 	}
 
