@@ -109,6 +109,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Queues = desks
 	d.QueueStream = desks
 	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
+	d.SessionStream = consults.NewChanges(s.consults, queues)
 	d.Stopping = a.stopping
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
 	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, deadlines, 0)
@@ -117,13 +118,23 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	// the number of deliveries, and the relays share the outbox rows.
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, deadlines, a.log)
 	go relay.Run(a.stopping, 250*time.Millisecond, 5*time.Second)
+	// Session changes and escalations reach the hospitals taking part the
+	// same way, through their per-hospital channels.
+	sessionRelay := consults.NewRelay(a.DB, store.NewConsults(a.DB), queues, a.log)
+	go sessionRelay.Run(a.stopping, 250*time.Millisecond)
 	// Every instance runs the watcher; the lease lets one tick at a time.
+	// The remote sessions' deadlines are a source of the same watcher, under
+	// the same lease (its name predates them and is kept, so instances of
+	// both versions elect one leader during a rolling upgrade).
 	lease, err := kv.NewLease(a.KV, "referral-deadlines", referrals.NewInstanceID(), 15*time.Second)
 	if err != nil {
 		return err
 	}
+	webhook := a.cfg.EscalationWebhook != ""
+	sessionWatcher := consults.NewWatcher(a.DB, store.NewConsults(a.DB), s.audit, sessionDeadlines,
+		consults.WatcherOptions{Webhook: webhook, Log: a.log})
 	watcher := referrals.NewWatcher(a.DB, store.NewReferrals(a.DB), s.audit, lease, deadlines,
-		referrals.WatcherOptions{Webhook: a.cfg.EscalationWebhook != "", Log: a.log})
+		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher}})
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
@@ -139,7 +150,8 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	})
 	if a.cfg.EscalationWebhook != "" {
 		hook := referrals.NewWebhook(store.NewReferrals(a.DB), a.cfg.EscalationWebhook,
-			referrals.WebhookOptions{Secret: a.cfg.EscalationWebhookSecret, Log: a.log})
+			referrals.WebhookOptions{Secret: a.cfg.EscalationWebhookSecret, Log: a.log,
+				Topics: []string{referrals.TopicEscalationWebhook, consults.TopicEscalationWebhook}})
 		go hook.Run(a.stopping, time.Second)
 	}
 	keys := store.NewIdempotencyKeys(a.DB, 0)

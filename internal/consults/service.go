@@ -42,6 +42,7 @@ type Store interface {
 	Events(ctx context.Context, sessionID string) ([]consult.Event, error)
 	AddAddendum(ctx context.Context, a consult.Addendum) (consult.Addendum, error)
 	Addenda(ctx context.Context, sessionID string) ([]consult.Addendum, error)
+	SessionEscalations(ctx context.Context, sessionID string) ([]consult.Escalation, error)
 	RecordJoin(ctx context.Context, p consult.Presence) (string, error)
 	RecordLeave(ctx context.Context, id string, at time.Time) error
 	Presence(ctx context.Context, sessionID string) ([]consult.Presence, error)
@@ -422,6 +423,26 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, id string) (Detail,
 		return Detail{}, err
 	}
 	return Detail{Session: x, Addenda: adds}, nil
+}
+
+// Escalations returns the breached deadlines raised for a session the
+// caller's hospital takes part in, in the order raised.
+func (s *Service) Escalations(ctx context.Context, p auth.Principal, id string) ([]consult.Escalation, error) {
+	x, err := s.visible(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	es, err := s.store.SessionEscalations(ctx, x.ID)
+	if err != nil {
+		return nil, err
+	}
+	if es == nil {
+		es = []consult.Escalation{}
+	}
+	if err := s.recordSession(ctx, p, ActionRead, x, "escalations"); err != nil {
+		return nil, err
+	}
+	return es, nil
 }
 
 // Events returns the history of a session the caller's hospital takes part in.
