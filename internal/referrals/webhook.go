@@ -47,14 +47,14 @@ type WebhookOptions struct {
 	// Backoff is the wait after the first failed attempt; it doubles with
 	// each further one up to MaxBackoff (defaults 5s and 10 minutes).
 	Backoff, MaxBackoff time.Duration
-	Batch               int              // messages per round (default 20)
+	Batch               int // messages per round (default 20)
 	// Topics are the outbox topics delivered, each escalation message with
 	// an "event" and an "id" field (default: the referrals' only; remote
 	// sessions add consults.TopicEscalationWebhook).
 	Topics []string
-	Client              *http.Client     // default: one with Timeout
-	Now                 func() time.Time // default sqldb.Now
-	Log                 *slog.Logger
+	Client *http.Client     // default: one with Timeout
+	Now    func() time.Time // default sqldb.Now
+	Log    *slog.Logger
 }
 
 // Webhook posts each escalation to an external URL (a hospital's paging
