@@ -136,6 +136,9 @@ type Session struct {
 	Version   int       `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// RespondBy is the response deadline stamped on the request
+	// (Deadlines.Stamp); nil for a session waiting for nobody.
+	RespondBy *time.Time `json:"respond_by"`
 
 	// Specialists are assigned on acceptance; for a teaching round exactly
 	// one, the presenter.

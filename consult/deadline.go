@@ -55,19 +55,62 @@ func (d Deadlines) Due(s Session) time.Time {
 	return s.CreatedAt.Add(d.For(s.Urgency))
 }
 
+// Stamp writes s's response deadline on it from the limits in force, so the
+// deadline a request was given is stored with it and a watcher finds it by
+// index; a session waiting for nobody (a booked expert clinic) has none. The
+// service stamps at every change, like referral.Deadlines.Stamp.
+func (d Deadlines) Stamp(s Session) Session {
+	s.RespondBy = nil
+	if due := d.Due(s); !due.IsZero() {
+		s.RespondBy = &due
+	}
+	return s
+}
+
+// dueOf is the deadline s is judged by: the stamped one when it carries it
+// (the limits in force at its last change), else that of d.
+func (d Deadlines) dueOf(s Session) time.Time {
+	if s.RespondBy != nil {
+		return *s.RespondBy
+	}
+	return d.Due(s)
+}
+
+// BreachKind names the deadline that passed. A session has one so far: the
+// target side's answer to a request.
+type BreachKind string
+
+// RespondBreach: the request was neither accepted nor declined in time.
+const RespondBreach BreachKind = "respond"
+
 // Breach is a response deadline that passed with the request unanswered.
-// Due identifies it, so an escalation is raised once.
+// Kind and Due identify it, so an escalation is raised once.
 type Breach struct {
+	Kind BreachKind    `json:"kind"`
 	Due  time.Time     `json:"due"`
 	Over time.Duration `json:"over"`
 }
 
 // Breaches reports the overrun response deadline of s at now, if any: the
-// request is still waiting and its deadline has passed.
+// request is still waiting and its deadline (the stamped one, when s
+// carries it) has passed.
 func (d Deadlines) Breaches(s Session, now time.Time) []Breach {
-	due := d.Due(s)
+	due := d.dueOf(s)
 	if s.Status != Requested || due.IsZero() || !now.After(due) {
 		return nil
 	}
-	return []Breach{{Due: due, Over: now.Sub(due)}}
+	return []Breach{{Kind: RespondBreach, Due: due, Over: now.Sub(due)}}
+}
+
+// Escalation is a raised breach of a session's deadline, kept once per
+// (session, kind, due). A breach never changes the session: it is told to
+// the target hospital and kept here.
+type Escalation struct {
+	ID        string     `json:"id"`
+	SessionID string     `json:"session_id"`
+	Kind      BreachKind `json:"kind"`
+	Due       time.Time  `json:"due"`
+	RaisedAt  time.Time  `json:"raised_at"`
+	// Status is the session's status when the breach was raised.
+	Status Status `json:"status"`
 }

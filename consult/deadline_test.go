@@ -68,3 +68,22 @@ func TestBreaches(t *testing.T) {
 		t.Errorf("a configured 10-minute limit is not applied: %+v", got)
 	}
 }
+
+// A request keeps the deadline it was given: once stamped, a later change of
+// the limits does not move it, and a booked clinic is stamped with none.
+func TestStampedDeadlineIsTheOneJudged(t *testing.T) {
+	s := inState(Consult, Requested)
+	s.Urgency = Emergency
+	s = DefaultDeadlines().Stamp(s)
+	if s.RespondBy == nil || !s.RespondBy.Equal(s.CreatedAt.Add(30*time.Minute)) {
+		t.Fatalf("stamped %v, want 30 minutes after the request", s.RespondBy)
+	}
+	longer := Deadlines{Emergency: time.Hour, Urgent: 4 * time.Hour, Routine: 48 * time.Hour}
+	got := longer.Breaches(s, s.CreatedAt.Add(31*time.Minute))
+	if len(got) != 1 || got[0].Kind != RespondBreach || !got[0].Due.Equal(*s.RespondBy) {
+		t.Errorf("judged by the limits in force rather than the stamp: %+v", got)
+	}
+	if c := DefaultDeadlines().Stamp(inState(ExpertClinic, Requested)); c.RespondBy != nil {
+		t.Errorf("a booked clinic stamped with %v", c.RespondBy)
+	}
+}

@@ -480,6 +480,13 @@ func matrix() []row {
 		{"GET", "/api/v1/sessions/{sessionID}/events", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/sessions/" + f.session[s].ID + "/events"}
 		}, referralRule(http.StatusOK)},
+		{"GET", "/api/v1/sessions/{sessionID}/escalations", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/sessions/" + f.session[s].ID + "/escalations"}
+		}, referralRule(http.StatusOK)},
+		// The session stream is the caller's own hospital's, whatever it asks.
+		{"GET", "/api/v1/sessions/stream", func(*fixture, auth.Role, scope) request {
+			return request{path: "/api/v1/sessions/stream", stream: true}
+		}, only(http.StatusOK, auth.ClinicalRoles...)},
 		{"GET", "/api/v1/sessions/{sessionID}/attendance", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/sessions/" + f.session[s].ID + "/attendance"}
 		}, referralRule(http.StatusOK)},

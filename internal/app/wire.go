@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"duikou/consult"
 	"duikou/internal/attachments"
 	"duikou/internal/audit"
 	"duikou/internal/auth"
@@ -59,6 +60,15 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	if err := deadlines.Validate(); err != nil {
 		return err
 	}
+	// Likewise the remote sessions' response deadlines: the service stamps
+	// them, the watcher judges by them.
+	sessionDeadlines := a.cfg.SessionDeadlines
+	if sessionDeadlines == (consult.Deadlines{}) {
+		sessionDeadlines = consult.DefaultDeadlines()
+	}
+	if err := sessionDeadlines.Validate(); err != nil {
+		return err
+	}
 
 	s := &a.svc
 	s.audit = audit.NewLog(store.NewAuditLog(a.DB), nil)
@@ -77,7 +87,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil, store.NewReferrals(a.DB), store.NewProgram(a.DB))
 	// Remote sessions draft up-referrals through the referral service, so a
 	// draft from an opinion is checked and audited like any other.
-	s.consults = consults.NewService(a.DB, store.NewConsults(a.DB), s.audit, s.patients, s.directory, s.referrals, nil)
+	s.consults = consults.NewService(a.DB, store.NewConsults(a.DB), s.audit, s.patients, s.directory, s.referrals, sessionDeadlines, nil)
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
@@ -103,6 +113,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.Queues = desks
 	d.QueueStream = desks
 	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
+	d.SessionStream = consults.NewChanges(s.consults, queues)
 	d.Stopping = a.stopping
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
 	// The program's records; an agreement's reserved beds set the referral
@@ -125,13 +136,23 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, deadlines, a.log)
 	s.referrals.OnChange(relay.Wake)
 	go relay.Run(a.stopping, 250*time.Millisecond, 5*time.Second)
+	// Session changes and escalations reach the hospitals taking part the
+	// same way, through their per-hospital channels.
+	sessionRelay := consults.NewRelay(a.DB, store.NewConsults(a.DB), queues, a.log)
+	go sessionRelay.Run(a.stopping, 250*time.Millisecond)
 	// Every instance runs the watcher; the lease lets one tick at a time.
+	// The remote sessions' deadlines are a source of the same watcher, under
+	// the same lease (its name predates them and is kept, so instances of
+	// both versions elect one leader during a rolling upgrade).
 	lease, err := kv.NewLease(a.KV, "referral-deadlines", referrals.NewInstanceID(), 15*time.Second)
 	if err != nil {
 		return err
 	}
+	webhook := a.cfg.EscalationWebhook != ""
+	sessionWatcher := consults.NewWatcher(a.DB, store.NewConsults(a.DB), s.audit, sessionDeadlines,
+		consults.WatcherOptions{Webhook: webhook, Log: a.log})
 	watcher := referrals.NewWatcher(a.DB, store.NewReferrals(a.DB), s.audit, lease, deadlines,
-		referrals.WatcherOptions{Webhook: a.cfg.EscalationWebhook != "", Log: a.log})
+		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher}})
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
@@ -147,7 +168,8 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	})
 	if a.cfg.EscalationWebhook != "" {
 		hook := referrals.NewWebhook(store.NewReferrals(a.DB), a.cfg.EscalationWebhook,
-			referrals.WebhookOptions{Secret: a.cfg.EscalationWebhookSecret, Log: a.log})
+			referrals.WebhookOptions{Secret: a.cfg.EscalationWebhookSecret, Log: a.log,
+				Topics: []string{referrals.TopicEscalationWebhook, consults.TopicEscalationWebhook}})
 		go hook.Run(a.stopping, time.Second)
 	}
 	if err := a.wireRTC(box, d); err != nil {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"duikou/consult"
 	"duikou/internal/logging"
 	"duikou/internal/program"
 	"duikou/referral"
@@ -43,6 +44,9 @@ type Config struct {
 	// queue (0: never). Aging changes the order only, never the deadlines.
 	ReferralDeadlines referral.Deadlines
 	ReferralAging     time.Duration
+	// SessionDeadlines are the times within which a remote-session request
+	// must be answered, per urgency; a breach escalates like a referral's.
+	SessionDeadlines consult.Deadlines
 	// EscalationWebhook, when set, receives every escalation (POST, JSON),
 	// signed with EscalationWebhookSecret when that is set.
 	EscalationWebhook       string
@@ -96,6 +100,7 @@ var settings = []setting{
 	{"shutdown-timeout", "DUIKOU_SHUTDOWN_TIMEOUT", "20s", "how long a graceful stop waits for in-flight requests"},
 	{"referral-deadlines", "DUIKOU_REFERRAL_DEADLINES", DefaultReferralDeadlines, "claim/decide limits per band (green, emergency, urgent, routine); bands left out keep their default"},
 	{"referral-aging", "DUIKOU_REFERRAL_AGING", "12h", "a routine ticket waiting this long is served with the urgent ones (0 switches aging off); deadlines stay routine"},
+	{"session-deadlines", "DUIKOU_SESSION_DEADLINES", DefaultSessionDeadlines, "time to answer (accept or decline) a remote-session request per urgency (emergency, urgent, routine); urgencies left out keep their default"},
 	{"escalation-webhook", "DUIKOU_ESCALATION_WEBHOOK", "", "http(s) URL that receives every escalation (POST, JSON, retried until 2xx)"},
 	{"escalation-webhook-secret", "DUIKOU_ESCALATION_WEBHOOK_SECRET", "", "key of the webhook's X-Duikou-Signature header (sha256= HMAC-SHA256 of the body)"},
 	{"instance-url", "DUIKOU_INSTANCE_URL", "", "this instance's own URL, reachable by browsers: joins of the session rooms it hosts are redirected there when several instances run (default the public URL)"},
@@ -119,6 +124,10 @@ const DefaultProgramCriteria = "discipline:劳动纪律:20,ethics:医德医风:2
 // DefaultReferralDeadlines is referral.DefaultDeadlines in the setting's
 // form.
 const DefaultReferralDeadlines = "green=5m/10m,emergency=15m/30m,urgent=1h/4h,routine=24h/72h"
+
+// DefaultSessionDeadlines is consult.DefaultDeadlines in the setting's
+// form.
+const DefaultSessionDeadlines = "emergency=30m,urgent=4h,routine=48h"
 
 // Usage writes the settings table (for -h and the README).
 func Usage(w io.Writer) {
@@ -194,6 +203,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		if c.ReferralAging, err = parseLimit(aging); err != nil {
 			errs = append(errs, fmt.Errorf("-referral-aging: %q is not 0 (off) or a positive duration like 12h or 2d", aging))
 		}
+	}
+	if c.SessionDeadlines, err = ParseSessionDeadlines(get("session-deadlines")); err != nil {
+		errs = append(errs, fmt.Errorf("-session-deadlines: %w", err))
 	}
 	c.EscalationWebhook, c.EscalationWebhookSecret = get("escalation-webhook"), get("escalation-webhook-secret")
 	if c.EscalationWebhook != "" {
@@ -272,6 +284,40 @@ func ParseDeadlines(s string) (referral.Deadlines, error) {
 		}
 		if l.Decide, err = parseLimit(decide); err != nil {
 			return d, fmt.Errorf("%s decide: %w", name, err)
+		}
+	}
+	return d, d.Validate()
+}
+
+// ParseSessionDeadlines reads the session deadline setting: comma-separated
+// urgency=limit pairs, like "emergency=30m,urgent=4h,routine=2d". Durations
+// are Go durations or whole days. An urgency left out keeps its default; the
+// result must pass consult.Deadlines.Validate (positive limits, no urgency
+// given less time than a more urgent one).
+func ParseSessionDeadlines(s string) (consult.Deadlines, error) {
+	d := consult.DefaultDeadlines()
+	limits := map[string]*time.Duration{"emergency": &d.Emergency, "urgent": &d.Urgent, "routine": &d.Routine}
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, limit, ok := strings.Cut(part, "=")
+		name = strings.ToLower(strings.TrimSpace(name))
+		l, known := limits[name]
+		switch {
+		case !ok:
+			return d, fmt.Errorf("%q is not urgency=limit, like urgent=4h", part)
+		case !known:
+			return d, fmt.Errorf("unknown urgency %q (emergency, urgent, routine)", name)
+		case seen[name]:
+			return d, fmt.Errorf("urgency %s given twice", name)
+		}
+		seen[name] = true
+		var err error
+		if *l, err = parseLimit(limit); err != nil {
+			return d, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	return d, d.Validate()

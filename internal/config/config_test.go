@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"duikou/consult"
 	"duikou/referral"
 )
 
@@ -186,5 +187,64 @@ func TestMediaSettings(t *testing.T) {
 		if _, err := Load(b.args, env(nil)); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("Load(%v) = %v; want an error naming %s", b.args, err, b.want)
 		}
+	}
+}
+
+func TestParseSessionDeadlines(t *testing.T) {
+	def := consult.DefaultDeadlines()
+	with := func(f func(d *consult.Deadlines)) consult.Deadlines { d := def; f(&d); return d }
+	cases := []struct {
+		name, in string
+		want     consult.Deadlines
+		err      string // part of the error; "" for none
+	}{
+		{"the documented default is the program's", DefaultSessionDeadlines, def, ""},
+		{"empty keeps every default", "", def, ""},
+		{"one urgency, the others default", "emergency=20m", with(func(d *consult.Deadlines) { d.Emergency = 20 * time.Minute }), ""},
+		{"days, spaces and capitals", " Routine = 3d , URGENT=2h", with(func(d *consult.Deadlines) {
+			d.Routine, d.Urgent = 72*time.Hour, 2*time.Hour
+		}), ""},
+		{"unknown urgency", "critical=5m", def, `unknown urgency "critical"`},
+		{"no limit", "urgent", def, "is not urgency=limit"},
+		{"not a duration", "urgent=soon", def, "urgent:"},
+		{"zero", "emergency=0s", def, "emergency:"},
+		{"negative", "routine=-1h", def, "routine:"},
+		{"an urgency twice", "urgent=1h,urgent=2h", def, "given twice"},
+		{"urgent due sooner than emergency", "emergency=1h,urgent=30m", def, "urgent must not be due sooner than emergency"},
+		{"routine due sooner than urgent", "routine=1h", def, "routine must not be due sooner than urgent"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ParseSessionDeadlines(c.in)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("ParseSessionDeadlines(%q) = %v; want an error with %q", c.in, err, c.err)
+				}
+				return
+			}
+			if err != nil || got != c.want {
+				t.Fatalf("ParseSessionDeadlines(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+			}
+		})
+	}
+}
+
+// The setting has its environment twin, a flag wins over it, and a bad
+// value stops the start with the flag's name.
+func TestSessionDeadlineSetting(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil || c.SessionDeadlines != consult.DefaultDeadlines() {
+		t.Fatalf("default: %+v, %v", c.SessionDeadlines, err)
+	}
+	c, err = Load(nil, env(map[string]string{"DUIKOU_SESSION_DEADLINES": "emergency=15m"}))
+	if err != nil || c.SessionDeadlines.Emergency != 15*time.Minute {
+		t.Fatalf("from the environment: %+v, %v", c.SessionDeadlines, err)
+	}
+	c, err = Load([]string{"-session-deadlines", "emergency=10m"}, env(map[string]string{"DUIKOU_SESSION_DEADLINES": "emergency=15m"}))
+	if err != nil || c.SessionDeadlines.Emergency != 10*time.Minute {
+		t.Fatalf("flag over environment: %+v, %v", c.SessionDeadlines, err)
+	}
+	if _, err := Load([]string{"-session-deadlines", "urgent=1m"}, env(nil)); err == nil || !strings.Contains(err.Error(), "-session-deadlines") {
+		t.Fatalf("bad value: %v", err)
 	}
 }

@@ -42,6 +42,7 @@ type Store interface {
 	Events(ctx context.Context, sessionID string) ([]consult.Event, error)
 	AddAddendum(ctx context.Context, a consult.Addendum) (consult.Addendum, error)
 	Addenda(ctx context.Context, sessionID string) ([]consult.Addendum, error)
+	SessionEscalations(ctx context.Context, sessionID string) ([]consult.Escalation, error)
 	RecordJoin(ctx context.Context, p consult.Presence) (string, error)
 	RecordLeave(ctx context.Context, id string, at time.Time) error
 	Presence(ctx context.Context, sessionID string) ([]consult.Presence, error)
@@ -114,19 +115,28 @@ type Service struct {
 	consent   ConsentChecker
 	pairings  Pairings
 	referrals ReferralDrafter
+	deadlines consult.Deadlines
 	now       func() time.Time
 	loc       *time.Location
 }
 
-// NewService builds the remote-session service. clock nil means sqldb.Now.
+// NewService builds the remote-session service. deadlines are the response
+// limits stamped on every request (zero: consult.DefaultDeadlines); the
+// deadline watcher must be given the same. clock nil means sqldb.Now.
 func NewService(db sqldb.DB, st Store, rec audit.Recorder, consent ConsentChecker, pairings Pairings,
-	referrals ReferralDrafter, clock func() time.Time) *Service {
+	referrals ReferralDrafter, deadlines consult.Deadlines, clock func() time.Time) *Service {
 	if clock == nil {
 		clock = sqldb.Now
 	}
+	if deadlines == (consult.Deadlines{}) {
+		deadlines = consult.DefaultDeadlines()
+	}
 	return &Service{db: db, store: st, audit: rec, consent: consent, pairings: pairings, referrals: referrals,
-		now: clock, loc: china}
+		deadlines: deadlines, now: clock, loc: china}
 }
+
+// Deadlines are the response limits the service stamps on requests.
+func (s *Service) Deadlines() consult.Deadlines { return s.deadlines }
 
 // china is the hospitals' zone: clinic weeks begin on its Mondays.
 var china = func() *time.Location {
@@ -183,7 +193,9 @@ func (s *Service) finish(ctx context.Context, p auth.Principal, err error) error
 }
 
 // Change is the outbox message of a change: what a board or a deadline
-// watcher needs without reading the session back.
+// watcher needs without reading the session back. AttendeeHospitalIDs are
+// the invited hospitals, which hear of the change too; a message written
+// before it carried them has none (nil), and the relay reads them.
 type Change struct {
 	ID                   string          `json:"id"`
 	Kind                 consult.Kind    `json:"kind"`
@@ -193,27 +205,36 @@ type Change struct {
 	RequestingHospitalID string          `json:"requesting_hospital_id"`
 	TargetHospitalID     string          `json:"target_hospital_id"`
 	TargetDepartmentIDs  []string        `json:"target_department_ids"`
+	AttendeeHospitalIDs  []string        `json:"attendee_hospital_ids"`
 	Schedule             *consult.Period `json:"schedule"`
+	RespondBy            *time.Time      `json:"respond_by,omitempty"`
 	Version              int             `json:"version"`
 }
 
 func (s *Service) enqueue(ctx context.Context, x consult.Session, a consult.Action, at time.Time) error {
+	attendees := x.AttendeeHospitalIDs
+	if attendees == nil {
+		attendees = []string{}
+	}
 	b, err := json.Marshal(Change{ID: x.ID, Kind: x.Kind, Urgency: x.Urgency, Status: x.Status, Action: a,
 		RequestingHospitalID: x.RequestingHospitalID, TargetHospitalID: x.TargetHospitalID,
-		TargetDepartmentIDs: x.TargetDepartmentIDs, Schedule: x.Schedule, Version: x.Version})
+		TargetDepartmentIDs: x.TargetDepartmentIDs, AttendeeHospitalIDs: attendees, Schedule: x.Schedule,
+		RespondBy: x.RespondBy, Version: x.Version})
 	if err != nil {
 		return err
 	}
 	return s.store.EnqueueOutbox(ctx, TopicChanged, x.ID, string(b), at)
 }
 
-// persist writes a decided change of an existing session with its event,
-// outbox row and audit row.
-func (s *Service) persist(ctx context.Context, p auth.Principal, was int, x consult.Session, ev consult.Event) error {
+// persist writes a decided change of an existing session, with its response
+// deadline stamped afresh, its event, outbox row and audit row, and returns
+// the session as written.
+func (s *Service) persist(ctx context.Context, p auth.Principal, was int, x consult.Session, ev consult.Event) (consult.Session, error) {
+	x = s.deadlines.Stamp(x)
 	if err := s.store.UpdateSession(ctx, x, was); err != nil {
-		return err
+		return consult.Session{}, err
 	}
-	return s.written(ctx, p, x, ev, string(ev.From)+" → "+string(ev.To))
+	return x, s.written(ctx, p, x, ev, string(ev.From)+" → "+string(ev.To))
 }
 
 // written appends the event, the outbox row and the audit row of a change.
@@ -261,6 +282,7 @@ func (s *Service) Request(ctx context.Context, p auth.Principal, in consult.Inpu
 		return consult.Session{}, err
 	}
 	x.ID = newID()
+	x = s.deadlines.Stamp(x)
 	err = s.db.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.CreateSession(ctx, x); err != nil {
 			return err
@@ -403,6 +425,26 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, id string) (Detail,
 	return Detail{Session: x, Addenda: adds}, nil
 }
 
+// Escalations returns the breached deadlines raised for a session the
+// caller's hospital takes part in, in the order raised.
+func (s *Service) Escalations(ctx context.Context, p auth.Principal, id string) ([]consult.Escalation, error) {
+	x, err := s.visible(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	es, err := s.store.SessionEscalations(ctx, x.ID)
+	if err != nil {
+		return nil, err
+	}
+	if es == nil {
+		es = []consult.Escalation{}
+	}
+	if err := s.recordSession(ctx, p, ActionRead, x, "escalations"); err != nil {
+		return nil, err
+	}
+	return es, nil
+}
+
 // Events returns the history of a session the caller's hospital takes part in.
 func (s *Service) Events(ctx context.Context, p auth.Principal, id string) ([]consult.Event, error) {
 	x, err := s.visible(ctx, p, id)
@@ -501,7 +543,7 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 				return err
 			}
 		}
-		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
+		if next, err = s.persist(ctx, p, cur.Version, next, ev); err != nil {
 			return err
 		}
 		// A cancelled booking gives its place back, so another patient can
@@ -575,7 +617,7 @@ func (s *Service) WriteOpinion(ctx context.Context, p auth.Principal, id string,
 		if cur.Version != version {
 			return apperr.ErrStale
 		}
-		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
+		if next, err = s.persist(ctx, p, cur.Version, next, ev); err != nil {
 			return err
 		}
 		out = next

@@ -148,6 +148,7 @@ func (s *Service) Book(ctx context.Context, p auth.Principal, id string, in cons
 			return err
 		}
 		x.ID = newID()
+		x = s.deadlines.Stamp(x) // a booked session waits for no answer: none, but stamped like every change
 		if err := s.store.CreateSession(ctx, x); err != nil {
 			return err
 		}

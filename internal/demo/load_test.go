@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"duikou/consult"
 	"duikou/internal/audit"
 	"duikou/internal/auth"
 	"duikou/internal/consults"
@@ -46,7 +47,7 @@ func TestDemoProvinceLoadsOnceAndAgainChangesNothing(t *testing.T) {
 		}
 		refSvc := referrals.NewService(db, store.NewReferrals(db), log, nil, referrals.NewDirectoryRoutes(store.NewDirectory(db), nil), nil, referral.DefaultDeadlines())
 		reg := patient.NewService(db, store.NewPatients(db), nil, log)
-		clinics := consults.NewService(db, store.NewConsults(db), log, reg, dir, nil, nil)
+		clinics := consults.NewService(db, store.NewConsults(db), log, reg, dir, nil, consult.Deadlines{}, nil)
 		s := demo.Services{Directory: dir, Auth: authSvc, Beds: referrals.NewBeds(refSvc, store.NewReferrals(db), store.NewDirectory(db)), Clinics: clinics}
 
 		logins, err := demo.Load(ctx, s)

@@ -81,9 +81,11 @@ type Deps struct {
 	Queues    QueueService
 	BedPools  BedPoolService
 	Slips     SlipService
-	// QueueStream and ReferralStream feed the live event streams.
+	// QueueStream, ReferralStream and SessionStream feed the live event
+	// streams.
 	QueueStream    QueueStream
 	ReferralStream ReferralStream
+	SessionStream  SessionStream
 	// Stopping ends when the instance begins a graceful stop: long-lived
 	// responses (event streams) close on it instead of holding the stop open.
 	Stopping context.Context

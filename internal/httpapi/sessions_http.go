@@ -28,6 +28,7 @@ type SessionService interface {
 	List(ctx context.Context, p auth.Principal, f store.ConsultFilter) ([]consult.Session, error)
 	Act(ctx context.Context, p auth.Principal, id string, version int, a consult.Action, in consult.ActionInput) (consult.Session, error)
 	Events(ctx context.Context, p auth.Principal, id string) ([]consult.Event, error)
+	Escalations(ctx context.Context, p auth.Principal, id string) ([]consult.Escalation, error)
 	WriteOpinion(ctx context.Context, p auth.Principal, id string, version int, in consult.OpinionInput) (consult.Session, error)
 	AddAddendum(ctx context.Context, p auth.Principal, id, text string) (consult.Addendum, error)
 	DraftReferral(ctx context.Context, p auth.Principal, id string) (referral.Referral, error)
@@ -65,6 +66,7 @@ func (a *API) mountSessions(r chi.Router) {
 		r.Get("/sessions/{sessionID}", a.sesGet)
 		r.Post("/sessions/{sessionID}/actions/{action}", a.sesAct)
 		r.Get("/sessions/{sessionID}/events", a.sesEvents)
+		r.Get("/sessions/{sessionID}/escalations", a.sesEscalations)
 		r.Put("/sessions/{sessionID}/opinion", a.sesWriteOpinion)
 		r.Post("/sessions/{sessionID}/opinion/addenda", a.sesAddendum)
 		r.Post("/sessions/{sessionID}/opinion/referral", a.sesDraftReferral)
@@ -131,6 +133,16 @@ func (a *API) sesEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	// A session's history is short and read whole: one page, no cursor.
 	writeJSON(w, http.StatusOK, List[consult.Event]{Items: evs})
+}
+
+// sesEscalations lists the session's escalations: few, read whole.
+func (a *API) sesEscalations(w http.ResponseWriter, r *http.Request) {
+	es, err := a.Sessions.Escalations(r.Context(), principal(r), chi.URLParam(r, "sessionID"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, List[consult.Escalation]{Items: es})
 }
 
 // sesWriteOpinion saves the opinion draft, whole, at the version read.

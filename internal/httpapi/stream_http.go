@@ -28,6 +28,12 @@ type ReferralStream interface {
 	Watch(ctx context.Context, p auth.Principal) (<-chan queue.Notice, func(), error)
 }
 
+// SessionStream opens the stream of notices of the remote sessions the
+// caller's hospital takes part in, and of escalations it must answer.
+type SessionStream interface {
+	Watch(ctx context.Context, p auth.Principal) (<-chan queue.SessionNotice, func(), error)
+}
+
 // Stream defaults. A proxy in front typically closes a connection after 60
 // seconds of silence, so the heartbeat comes well inside that. A desk has a
 // few screens open, not dozens: the cap stops a runaway client from holding
@@ -73,10 +79,13 @@ func (s *streamSlots) give(user string) {
 }
 
 // mountStreams: the queue stream has the queue list's gate; the change
-// stream is for the clinical roles that work referrals.
+// streams are for the clinical roles that work referrals and sessions. Every
+// stream is served by serveStream; a new one adds its opener and its event
+// type here.
 func (a *API) mountStreams(r chi.Router) {
 	r.With(a.allowDeskOrSupervisor).Get("/referral-queues/{hospitalID}/stream", a.queueStream)
 	r.With(a.allow(auth.ClinicalRoles...)).Get("/referrals/stream", a.referralStream)
+	r.With(a.allow(auth.ClinicalRoles...)).Get("/sessions/stream", a.sessionStream)
 }
 
 func (a *API) queueStream(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +99,12 @@ func (a *API) referralStream(w http.ResponseWriter, r *http.Request) {
 	serveStream(a, w, r, func(ctx context.Context) (<-chan queue.Notice, func(), error) {
 		return a.ReferralStream.Watch(ctx, auth.FromContext(ctx))
 	}, func(n queue.Notice) string { return n.Type })
+}
+
+func (a *API) sessionStream(w http.ResponseWriter, r *http.Request) {
+	serveStream(a, w, r, func(ctx context.Context) (<-chan queue.SessionNotice, func(), error) {
+		return a.SessionStream.Watch(ctx, auth.FromContext(ctx))
+	}, func(n queue.SessionNotice) string { return n.Type })
 }
 
 // sseName is what an event type may look like on the wire: a type with a

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -65,10 +66,30 @@ type Escalated struct {
 	Status        referral.Status     `json:"status"`
 }
 
+// Source is another domain's deadlines, watched under the same lease as the
+// referrals' (remote sessions: consults.Watcher). One leader loop serves
+// every domain, so one instance watches at a time and a new domain adds a
+// tick, not another election. A source keeps the watcher's rules: it keeps
+// no state between ticks, raises each breach once on a unique key, and
+// writes its escalation, outbox and audit rows in one transaction.
+type Source interface {
+	// Name says which deadlines a failure is about, in the log.
+	Name() string
+	// Lead prepares a new leadership: called once when this instance takes
+	// the lease (and again after a lost one), before the first Tick, e.g. to
+	// stamp deadlines on rows written before they were stored.
+	Lead(ctx context.Context) error
+	// Tick raises every breach due now that has not been raised, and
+	// returns how many this call raised.
+	Tick(ctx context.Context) (int, error)
+}
+
 // WatcherOptions tune the watcher; zero values take the defaults.
 type WatcherOptions struct {
 	// Webhook: also write each escalation for the webhook.
 	Webhook bool
+	// Sources are further domains ticked by the leader after the referrals.
+	Sources []Source
 	// Batch bounds the tickets one query reads (default 200).
 	Batch int
 	// Now is the clock (default sqldb.Now).
@@ -128,7 +149,9 @@ func NewInstanceID() string {
 	return hex.EncodeToString(b)
 }
 
-// Step takes or renews the lease and, when this instance holds it, ticks.
+// Step takes or renews the lease and, when this instance holds it, ticks
+// the referrals and then every further source. A source that fails does not
+// keep the others from ticking; its error is returned with theirs.
 func (w *Watcher) Step(ctx context.Context) (leader bool, raised int, err error) {
 	leader, err = w.leader.Hold(ctx)
 	if err != nil || !leader {
@@ -136,13 +159,27 @@ func (w *Watcher) Step(ctx context.Context) (leader bool, raised int, err error)
 		return false, 0, err
 	}
 	if !w.stamped {
-		if err := w.StampOld(ctx); err != nil {
+		errs := []error{w.StampOld(ctx)}
+		for _, src := range w.opt.Sources {
+			if err := src.Lead(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", src.Name(), err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
 			return true, 0, err
 		}
 		w.stamped = true
 	}
 	raised, err = w.Tick(ctx)
-	return true, raised, err
+	errs := []error{err}
+	for _, src := range w.opt.Sources {
+		n, err := src.Tick(ctx)
+		raised += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", src.Name(), err))
+		}
+	}
+	return true, raised, errors.Join(errs...)
 }
 
 // Run steps every period until ctx ends, then gives the lease up so that
@@ -159,9 +196,9 @@ func (w *Watcher) Run(ctx context.Context, period time.Duration) {
 	defer t.Stop()
 	for {
 		if _, n, err := w.Step(ctx); err != nil && ctx.Err() == nil {
-			w.opt.Log.WarnContext(ctx, "watching referral deadlines", "err", err)
+			w.opt.Log.WarnContext(ctx, "watching deadlines", "err", err)
 		} else if n > 0 {
-			w.opt.Log.InfoContext(ctx, "referral deadlines escalated", "count", n)
+			w.opt.Log.InfoContext(ctx, "deadlines escalated", "count", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -276,13 +313,15 @@ func (w *Watcher) StampOld(ctx context.Context) error {
 	}
 }
 
-// escalationID reads the id of an Escalated message, or "".
-func escalationID(payload []byte) string {
+// escalationID reads the id and event of an escalation message (a
+// referral's Escalated or another source's of the same shape), or "".
+func escalationID(payload []byte) (id, event string) {
 	var e struct {
-		ID string `json:"id"`
+		ID    string `json:"id"`
+		Event string `json:"event"`
 	}
 	if json.Unmarshal(payload, &e) != nil {
-		return ""
+		return "", ""
 	}
-	return e.ID
+	return e.ID, e.Event
 }

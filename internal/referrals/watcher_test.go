@@ -541,3 +541,58 @@ func TestWatcherJudgesByTheDomainRule(t *testing.T) {
 		}
 	})
 }
+
+// fakeSource counts how the leader loop drives a further domain.
+type fakeSource struct {
+	mu           sync.Mutex
+	leads, ticks int
+	fail         error
+}
+
+func (f *fakeSource) Name() string { return "fake deadlines" }
+
+func (f *fakeSource) Lead(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.leads++
+	return nil
+}
+
+func (f *fakeSource) Tick(context.Context) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ticks++
+	return 1, f.fail
+}
+
+// Further sources tick under the referrals' lease: only the leader ticks
+// them, each new leadership prepares them once, and a failing source does
+// not keep the referrals (or another source) from ticking.
+func TestWatcherTicksItsSourcesUnderTheSameLease(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		w := newRefWorld(t, db, nil)
+		r := w.act(t, w.doctor, w.draft(t, w.input(w.patient)), referral.Submit, referral.ActionInput{})
+		failing, fine := &fakeSource{fail: fmt.Errorf("storage gone")}, &fakeSource{}
+		c := &clock{t: w.now.Add(time.Hour + time.Second)}
+		conn := kvtest.Embedded(t)
+		one := newInstance(t, db, conn, "one", 15*time.Second, c.Now, referrals.WatcherOptions{Sources: []referrals.Source{failing, fine}})
+		two := newInstance(t, db, conn, "two", 15*time.Second, c.Now, referrals.WatcherOptions{Sources: []referrals.Source{fine}})
+
+		leader, n, err := one.watcher.Step(ctx)
+		if !leader || err == nil || !strings.Contains(err.Error(), "fake deadlines: storage gone") || n != 3 {
+			t.Fatalf("step: leader=%v raised %d err %v; want the claim breach and both sources' counts, and the failure named", leader, n, err)
+		}
+		if got := escalations(t, db); !slices.Equal(got, []string{r.ID + ":claim"}) {
+			t.Errorf("the referrals did not tick beside a failing source: %v", got)
+		}
+		if leader, _, _ := two.watcher.Step(ctx); leader {
+			t.Fatal("two instances lead")
+		}
+		one.watcher.Step(ctx)
+		if failing.leads != 1 || failing.ticks != 2 || fine.leads != 1 || fine.ticks != 2 {
+			t.Errorf("failing %d leads %d ticks, fine %d leads %d ticks; want 1 and 2 each (only the leader ticks)",
+				failing.leads, failing.ticks, fine.leads, fine.ticks)
+		}
+	})
+}

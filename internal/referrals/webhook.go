@@ -47,10 +47,14 @@ type WebhookOptions struct {
 	// Backoff is the wait after the first failed attempt; it doubles with
 	// each further one up to MaxBackoff (defaults 5s and 10 minutes).
 	Backoff, MaxBackoff time.Duration
-	Batch               int              // messages per round (default 20)
-	Client              *http.Client     // default: one with Timeout
-	Now                 func() time.Time // default sqldb.Now
-	Log                 *slog.Logger
+	Batch               int // messages per round (default 20)
+	// Topics are the outbox topics delivered, each escalation message with
+	// an "event" and an "id" field (default: the referrals' only; remote
+	// sessions add consults.TopicEscalationWebhook).
+	Topics []string
+	Client *http.Client     // default: one with Timeout
+	Now    func() time.Time // default sqldb.Now
+	Log    *slog.Logger
 }
 
 // Webhook posts each escalation to an external URL (a hospital's paging
@@ -82,6 +86,9 @@ func NewWebhook(st WebhookStore, url string, opt WebhookOptions) *Webhook {
 	if opt.Batch <= 0 {
 		opt.Batch = 20
 	}
+	if len(opt.Topics) == 0 {
+		opt.Topics = []string{TopicEscalationWebhook}
+	}
 	if opt.Client == nil {
 		opt.Client = &http.Client{Timeout: opt.Timeout}
 	}
@@ -110,11 +117,24 @@ func (h *Webhook) backoff(attempt int) time.Duration {
 	return min(d, h.opt.MaxBackoff)
 }
 
-// Deliver sends the escalations due for an attempt, one round, and returns
-// how many the receiver took. A failed one is left for a later attempt.
+// Deliver sends the escalations due for an attempt, one round per topic,
+// and returns how many the receiver took. A failed one is left for a later
+// attempt.
 func (h *Webhook) Deliver(ctx context.Context) (int, error) {
+	total := 0
+	for _, topic := range h.opt.Topics {
+		n, err := h.deliver(ctx, topic)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (h *Webhook) deliver(ctx context.Context, topic string) (int, error) {
 	now := h.opt.Now()
-	msgs, err := h.st.ClaimOutbox(ctx, TopicEscalationWebhook, h.opt.Batch, now, now.Add(h.opt.Hold))
+	msgs, err := h.st.ClaimOutbox(ctx, topic, h.opt.Batch, now, now.Add(h.opt.Hold))
 	if err != nil {
 		return 0, fmt.Errorf("escalation webhook: %w", err)
 	}
@@ -145,8 +165,12 @@ func (h *Webhook) post(ctx context.Context, m store.OutboxMessage) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "duikou-escalations")
-	req.Header.Set(WebhookEventHeader, TopicEscalated)
-	if id := escalationID(body); id != "" {
+	id, event := escalationID(body)
+	if event == "" {
+		event = TopicEscalated
+	}
+	req.Header.Set(WebhookEventHeader, event)
+	if id != "" {
 		req.Header.Set(WebhookDeliveryHeader, id)
 	}
 	if h.opt.Secret != "" {

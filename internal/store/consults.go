@@ -51,7 +51,7 @@ const sessionCols = `id, kind, urgency, requester_id, requesting_hospital_id, re
 	attachments, patient_id, attendee_hospital_ids, slot_id, status, version, created_at, updated_at,
 	specialists, accepted_by, accepted_at, declined_by, declined_at, decline_reason,
 	schedule_start, schedule_end, scheduled_at, started_at, ended_at, signed_at,
-	acknowledged_by, acknowledged_at, cancelled_by, cancelled_at, cancel_reason`
+	acknowledged_by, acknowledged_at, cancelled_by, cancelled_at, cancel_reason, respond_by`
 
 // jsonList encodes a list as JSON text, an absent one as [].
 func jsonList[T any](v []T) (string, error) {
@@ -87,7 +87,7 @@ func sessionArgs(s consult.Session) ([]any, error) {
 		lists[2], refNull(s.PatientID), lists[3], refNull(s.SlotID), string(s.Status), s.Version, s.CreatedAt, s.UpdatedAt,
 		lists[4], refNull(s.AcceptedBy), s.AcceptedAt, refNull(s.DeclinedBy), s.DeclinedAt, s.DeclineReason,
 		start, end, s.ScheduledAt, s.StartedAt, s.EndedAt, s.SignedAt,
-		refNull(s.AcknowledgedBy), s.AcknowledgedAt, refNull(s.CancelledBy), s.CancelledAt, s.CancelReason,
+		refNull(s.AcknowledgedBy), s.AcknowledgedAt, refNull(s.CancelledBy), s.CancelledAt, s.CancelReason, s.RespondBy,
 	}, nil
 }
 
@@ -102,7 +102,7 @@ func scanSession(row sqldb.Row) (consult.Session, error) {
 		&att, &patient, &attendees, &slot, &status, &s.Version, &s.CreatedAt, &s.UpdatedAt,
 		&specialists, &acceptedBy, &s.AcceptedAt, &declinedBy, &s.DeclinedAt, &s.DeclineReason,
 		&start, &end, &s.ScheduledAt, &s.StartedAt, &s.EndedAt, &s.SignedAt,
-		&ackBy, &s.AcknowledgedAt, &cancelledBy, &s.CancelledAt, &s.CancelReason)
+		&ackBy, &s.AcknowledgedAt, &cancelledBy, &s.CancelledAt, &s.CancelReason, &s.RespondBy)
 	if err != nil {
 		return consult.Session{}, err
 	}
