@@ -1,0 +1,209 @@
+package roomtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"duikou/consult"
+)
+
+// remoteVideo is true once the page shows another participant's video
+// playing: a tile's video element has a size and decoded frames.
+const remoteVideo = `(() => {
+  const v = [...document.querySelectorAll('.dk-tile:not([data-participant="__me"]) video')];
+  return v.some(e => e.videoWidth > 0 && e.clientWidth > 0 && e.clientHeight > 0 && e.readyState >= 2);
+})()`
+
+// inboundVideoBytes sums the video bytes the page's PeerConnection received.
+const inboundVideoBytes = `(async () => {
+  const pc = window.room && window.room.peerConnection();
+  if (!pc) return 0;
+  let n = 0;
+  (await pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') n += r.bytesReceived || 0; });
+  return n;
+})()`
+
+// TestTwoCliniciansSeeEachOtherAfterTheHostAdmitsTheGuest is browser test
+// 2: the specialist (host) and the county doctor (guest) check their fake
+// camera and microphone and join a consultation; the doctor waits in the
+// lobby until the host admits them from the lobby list; then each page
+// plays the other's video, and the inbound RTP bytes keep growing.
+func TestTwoCliniciansSeeEachOtherAfterTheHostAdmitsTheGuest(t *testing.T) {
+	w := newWorld(t)
+	sessionID := w.session(t, consult.Consult, nil)
+	b := newBrowser(t)
+	host, guest := b.page("specialist"), b.page("doctor")
+
+	host.open(w.srv.base, "sph.cardio", sessionID, "")
+	host.waitJS("camera preview", `(() => { const v = document.querySelector('.dk-preview'); return !!v && v.videoWidth > 0; })()`, 15*time.Second)
+	host.waitJS("device pickers filled", `document.querySelectorAll('#dk-cam option').length > 0 && document.querySelectorAll('#dk-mic option').length > 0`, 5*time.Second)
+	host.shot("1-device-check")
+	host.run("join", chromedp.Click(chromedp.CSS(".dk-check .dk-primary")))
+	host.waitJS("in the room", `!!document.querySelector('.dk-tiles')`, 15*time.Second)
+
+	guest.open(w.srv.base, "linxi.doctor", sessionID, "")
+	guest.waitJS("camera preview", `(() => { const v = document.querySelector('.dk-preview'); return !!v && v.videoWidth > 0; })()`, 15*time.Second)
+	guest.run("join", chromedp.Click(chromedp.CSS(".dk-check .dk-primary")))
+	guest.waitJS("waiting in the lobby", `!!document.querySelector('.dk-lobby')`, 15*time.Second)
+	guest.shot("2-lobby")
+	// Nothing reaches the lobby: no media connection before admission.
+	var hasPC bool
+	if err := guest.eval(`!!window.room.peerConnection()`, &hasPC); err != nil || hasPC {
+		t.Fatalf("the guest in the lobby has a media connection (%v)", err)
+	}
+
+	admit := fmt.Sprintf(`[data-lobby=%q] .dk-admit`, w.doctor.str("id"))
+	host.waitJS("the guest in the host's lobby list", fmt.Sprintf(`!!document.querySelector(%q)`, admit), 10*time.Second)
+	host.shot("3-lobby-list")
+	host.run("admit", chromedp.Click(chromedp.CSS(admit)))
+
+	guest.waitJS("admitted", `!!document.querySelector('.dk-tiles')`, 15*time.Second)
+	for _, p := range []*page{host, guest} {
+		p.waitJS("the other's video playing", remoteVideo, 30*time.Second)
+	}
+	for _, p := range []*page{host, guest} {
+		var first, second float64
+		if err := p.eval(inboundVideoBytes, &first); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		if err := p.eval(inboundVideoBytes, &second); err != nil {
+			t.Fatal(err)
+		}
+		if first <= 0 || second <= first {
+			t.Errorf("%s: inbound video bytes %v then %v: not growing", p.name, first, second)
+		}
+		t.Logf("%s: inbound video bytes %v → %v in 1.5 s", p.name, first, second)
+	}
+	// The quality indicator has measured the connection by now.
+	host.waitJS("quality measured", `document.querySelector('.dk-quality').dataset.level !== 'unknown'`, 10*time.Second)
+	host.shot("4-in-call")
+	guest.shot("4-in-call")
+}
+
+// rendered reads, from the DICOM library itself, what a viewer shows.
+const rendered = `(() => { const r = window.room && window.room.viewer && window.room.viewer.rendered(); return r ? JSON.stringify(r) : ''; })()`
+
+type view struct {
+	Image  string  `json:"image"`
+	Kind   string  `json:"kind"`
+	Slice  int     `json:"slice"`
+	Slices int     `json:"slices"`
+	WC     float64 `json:"window_center"`
+	WW     float64 `json:"window_width"`
+	Zoom   float64 `json:"zoom"`
+	Annots int     `json:"annotations"`
+	Vseq   int     `json:"vseq"`
+}
+
+func (p *page) view() view {
+	p.b.t.Helper()
+	var s string
+	if err := p.eval(rendered, &s); err != nil {
+		p.b.t.Fatal(err)
+	}
+	var v view
+	if s != "" {
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			p.b.t.Fatal(err)
+		}
+	}
+	return v
+}
+
+// TestFollowerSeesThePresentersSliceAndWindow is browser test 3, an imaging
+// review: the county doctor sent a multi-frame CT; the specialist presents
+// it, scrolls to another slice and changes the window by dragging; the
+// doctor's viewer shows the same slice and window within a second.
+func TestFollowerSeesThePresentersSliceAndWindow(t *testing.T) {
+	w := newWorld(t)
+	ct := w.doctor.upload("../../attachment/testdata/ct-multiframe.dcm", "application/dicom", w.patientID)
+	photo := w.doctor.upload("../../attachment/testdata/video-001.png", "image/png", w.patientID)
+	sessionID := w.session(t, consult.ImagingReview, []consult.Attachment{ct, photo})
+	b := newBrowser(t)
+	presenter, follower := b.page("specialist"), b.page("doctor")
+
+	presenter.open(w.srv.base, "sph.cardio", sessionID, "&skipcheck=1")
+	presenter.waitJS("in the room", `!!document.querySelector('.dk-tiles')`, 15*time.Second)
+	follower.open(w.srv.base, "linxi.doctor", sessionID, "&skipcheck=1")
+	admit := fmt.Sprintf(`[data-lobby=%q] .dk-admit`, w.doctor.str("id"))
+	presenter.waitJS("the doctor in the lobby", fmt.Sprintf(`!!document.querySelector(%q)`, admit), 15*time.Second)
+	presenter.run("admit", chromedp.Click(chromedp.CSS(admit)))
+
+	loaded := fmt.Sprintf(`document.querySelector('.dk-imaging') && document.querySelector('.dk-imaging').dataset.loaded === %q`, ct.ID)
+	presenter.waitJS("the CT loaded", loaded, 30*time.Second)
+	presenter.waitJS("presenting", `document.querySelector('.dk-imaging').dataset.role === 'presenter'`, 5*time.Second)
+	follower.waitJS("the CT loaded", loaded, 30*time.Second)
+	follower.waitJS("following", `document.querySelector('.dk-imaging').dataset.role === 'follower'`, 5*time.Second)
+
+	start := presenter.view()
+	if start.Kind != "dicom" || start.Slices < 3 {
+		t.Fatalf("the presenter's viewer shows %+v, want the multi-frame CT", start)
+	}
+	// The follower joined after the presenter chose the image: it was
+	// given the current view at once.
+	waitSame(t, follower, start, time.Now(), 5*time.Second)
+	presenter.shot("1-start")
+	follower.shot("1-start")
+
+	// Two slices on with the keyboard, then a window/level drag.
+	presenter.run("scroll two slices",
+		chromedp.Focus(chromedp.CSS(".dk-img-stage")),
+		chromedp.KeyEvent(kb.ArrowDown),
+		chromedp.KeyEvent(kb.ArrowDown),
+	)
+	var box []float64
+	if err := presenter.eval(`(() => { const r = document.querySelector('.dk-img-stage').getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, &box); err != nil {
+		t.Fatal(err)
+	}
+	x, y := box[0], box[1]
+	presenter.run("window/level drag",
+		chromedp.MouseEvent(chromedp.MousePressed, x, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseMoved, x+40, y-30, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseMoved, x+80, y-60, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseReleased, x+80, y-60, chromedp.ButtonLeft),
+	)
+	changed := time.Now()
+	want := presenter.view()
+	if want.Slice != start.Slice+2 || want.WW <= start.WW || want.WC >= start.WC {
+		t.Fatalf("the presenter's view went from %+v to %+v: want two slices on, a wider window, a lower level", start, want)
+	}
+	took := waitSame(t, follower, want, changed, time.Second)
+	t.Logf("the follower showed slice %d, W %v L %v %s after the presenter's last change", want.Slice, want.WW, want.WC, took.Round(time.Millisecond))
+	presenter.shot("2-changed")
+	follower.shot("2-followed")
+
+	// The status lines agree too: what a person reads on both screens.
+	var a, bl string
+	if err := presenter.eval(`document.querySelector('[data-testid=imaging-status]').textContent`, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.eval(`document.querySelector('[data-testid=imaging-status]').textContent`, &bl); err != nil {
+		t.Fatal(err)
+	}
+	if a != bl || a == "" {
+		t.Errorf("status lines differ: presenter %q, follower %q", a, bl)
+	}
+}
+
+// waitSame waits until p's viewer shows want's image, slice and window,
+// and says how long that took.
+func waitSame(t *testing.T, p *page, want view, start time.Time, within time.Duration) time.Duration {
+	t.Helper()
+	var got view
+	for time.Since(start) < within {
+		got = p.view()
+		if got.Image == want.Image && got.Slice == want.Slice && got.WC == want.WC && got.WW == want.WW {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.shot("failed-sync")
+	t.Fatalf("%s shows %+v after %s, want image %s slice %d W %v L %v", p.name, got, within, want.Image, want.Slice, want.WW, want.WC)
+	return 0
+}
