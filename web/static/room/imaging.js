@@ -198,9 +198,9 @@ export function mountImaging(root, opts) {
       svg.setAttribute("viewBox", `0 0 ${loaded.cols} ${loaded.rows}`);
       sliceInput.max = String(loaded.slices);
       if (announce) {
-        // A freshly chosen image starts at its middle slice and its own
+        // A freshly chosen image starts at its first slice and its own
         // window, and the presenter tells everyone.
-        view.slice = Math.floor(loaded.slices / 2);
+        view.slice = 0;
         Object.assign(view, defaultWL());
         change({});
       }
@@ -237,8 +237,13 @@ export function mountImaging(root, opts) {
         if (failed) return;
         const vc = app.getViewLayersByDataId(e.dataid)[0]?.getViewController();
         if (!vc) return reject(new Error("no view"));
+        // Slices are the first dimension past the plane with more than
+        // one entry: dwv puts a volume's slices in the third dimension and
+        // the frames of a multi-frame file without positions in the fourth.
         const size = vc.getImageSize();
-        const dim = vc.getScrollDimIndex();
+        const vals = size.getValues();
+        let dim = vc.getScrollDimIndex();
+        for (let d = 2; d < vals.length; d++) if (vals[d] > 1) { dim = d; break; }
         const wl = vc.getWindowLevel();
         const sp = vc.getImageSpacing();
         resolve({ id, kind: "dicom", app, vc, dim, cols: size.get(0), rows: size.get(1), slices: size.get(dim) || 1,
@@ -274,9 +279,14 @@ export function mountImaging(root, opts) {
         idx[loaded.dim] = view.slice;
         loaded.vc.setCurrentIndex(new dwv.Index(idx));
       }
-      const wl = loaded.vc.getWindowLevel();
+      let wl = loaded.vc.getWindowLevel();
       if (wl.center !== view.window_center || wl.width !== view.window_width) {
         loaded.vc.setWindowLevel(new dwv.WindowLevel(view.window_center, view.window_width));
+        // dwv keeps the window inside what the data allows: the view (and
+        // so what the presenter sends) says what is really shown.
+        wl = loaded.vc.getWindowLevel();
+        view.window_center = wl.center;
+        view.window_width = wl.width;
       }
     } else {
       // out = (v − (c − w/2)) / w on 0–255, as a DICOM window does.

@@ -532,17 +532,16 @@ export function mountRoom(root, opts) {
     } }, h("label", { for: "dk-chat-input", class: "dk-sr", text: t("room.chat.placeholder") }), chatInput,
     h("button", { type: "submit", text: t("room.chat.send") }));
     qualityEl = h("div", { class: "dk-quality", role: "status", "aria-label": t("room.quality") });
-    controlsEl = h("div", { class: "dk-controls", role: "toolbar", "aria-label": t("room.participants") });
+    controlsEl = h("div", { class: "dk-controls", role: "toolbar", "aria-label": t("room.controls") });
     viewerEl = h("section", { class: "dk-imaging", "aria-label": t("img.title") });
     body.replaceChildren(
       h("div", { class: "dk-main" },
-        h("div", { class: "dk-stage" }, tilesEl, viewerEl),
+        h("div", { class: "dk-stage" }, tilesEl, controlsEl, viewerEl),
         h("aside", { class: "dk-side" },
           qualityEl,
           lobbyEl,
           h("section", { "aria-labelledby": "dk-parts-title" }, h("h3", { id: "dk-parts-title", text: t("room.participants") }), partsEl),
-          h("section", { class: "dk-chat", "aria-labelledby": "dk-chat-title" }, h("h3", { id: "dk-chat-title", text: t("room.chat") }), chatLog, chatForm))),
-      controlsEl);
+          h("section", { class: "dk-chat", "aria-labelledby": "dk-chat-title" }, h("h3", { id: "dk-chat-title", text: t("room.chat") }), chatLog, chatForm))));
     viewer = mountImaging(viewerEl, {
       sessionId, api, blob, lang: opts.lang, log,
       send: (state) => st.sock?.send("viewport", state),
