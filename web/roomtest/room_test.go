@@ -32,7 +32,8 @@ const inboundVideoBytes = `(async () => {
 // 2: the specialist (host) and the county doctor (guest) check their fake
 // camera and microphone and join a consultation; the doctor waits in the
 // lobby until the host admits them from the lobby list; then each page
-// plays the other's video, and the inbound RTP bytes keep growing.
+// plays the other's video, and the inbound RTP bytes keep growing. A chat
+// line crosses, and a dropped signalling connection resumes in place.
 func TestTwoCliniciansSeeEachOtherAfterTheHostAdmitsTheGuest(t *testing.T) {
 	w := newWorld(t)
 	sessionID := w.session(t, consult.Consult, nil)
@@ -84,6 +85,39 @@ func TestTwoCliniciansSeeEachOtherAfterTheHostAdmitsTheGuest(t *testing.T) {
 	host.waitJS("quality measured", `document.querySelector('.dk-quality').dataset.level !== 'unknown'`, 10*time.Second)
 	host.shot("4-in-call")
 	guest.shot("4-in-call")
+
+	// A chat line reaches the other side.
+	guest.run("chat", chromedp.SendKeys(chromedp.ID("dk-chat-input"), "心电图已上传\n"))
+	host.waitJS("the chat line", `[...document.querySelectorAll('.dk-chatlog li')].some(li => li.textContent.includes('心电图已上传'))`, 5*time.Second)
+
+	// The doctor's signalling drops (a network blip): the page resumes its
+	// place within the window, says so, and the media carries on over the
+	// same PeerConnection; the host never sees the doctor leave.
+	var before string
+	if err := guest.eval(`window.room.state.me`, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := guest.eval(`(() => { window.__pc = window.room.peerConnection(); window.room.dropConnection(); return true; })()`, new(bool)); err != nil {
+		t.Fatal(err)
+	}
+	guest.waitJS("reconnected", `document.querySelector('.dk-banner').dataset.kind === 'ok' && !document.querySelector('.dk-banner').hidden && document.querySelector('.dk-room').dataset.conn === 'open'`, 10*time.Second)
+	guest.shot("5-reconnected")
+	var same bool
+	if err := guest.eval(`window.room.state.me === `+fmt.Sprintf("%q", before)+` && window.__pc === window.room.peerConnection()`, &same); err != nil || !same {
+		t.Fatalf("after the resume the doctor is another participant or has another PeerConnection (%v)", err)
+	}
+	var first, second float64
+	if err := guest.eval(inboundVideoBytes, &first); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if err := guest.eval(inboundVideoBytes, &second); err != nil || second <= first {
+		t.Errorf("after the resume the doctor's inbound video bytes went %v → %v (%v)", first, second, err)
+	}
+	var left bool
+	if err := host.eval(`(window.duikouLog || []).some(l => l.includes('离开了会诊'))`, &left); err != nil || left {
+		t.Errorf("the host saw the doctor leave during the resume (%v)", err)
+	}
 }
 
 // rendered reads, from the DICOM library itself, what a viewer shows.
@@ -188,6 +222,35 @@ func TestFollowerSeesThePresentersSliceAndWindow(t *testing.T) {
 	if a != bl || a == "" {
 		t.Errorf("status lines differ: presenter %q, follower %q", a, bl)
 	}
+
+	// The specialist hands the presenter role to the doctor, who marks the
+	// image with an arrow and goes back a slice; now the specialist follows.
+	give := fmt.Sprintf(`li[data-participant=%q] button`, w.doctor.str("id"))
+	presenter.run("hand the presenter role over", chromedp.Click(chromedp.CSS(give)))
+	follower.waitJS("presenting now", `document.querySelector('.dk-imaging').dataset.role === 'presenter'`, 5*time.Second)
+	presenter.waitJS("following now", `document.querySelector('.dk-imaging').dataset.role === 'follower'`, 5*time.Second)
+	follower.run("arrow tool", chromedp.Click(chromedp.CSS(`.dk-img-tools [data-tool=arrow]`)))
+	if err := follower.eval(`(() => { const r = document.querySelector('.dk-img-stage').getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()`, &box); err != nil {
+		t.Fatal(err)
+	}
+	x, y = box[0], box[1]
+	follower.run("draw an arrow and go back a slice",
+		chromedp.MouseEvent(chromedp.MousePressed, x-60, y-60, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseMoved, x-30, y-30, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseMoved, x, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseReleased, x, y, chromedp.ButtonLeft),
+		chromedp.Focus(chromedp.CSS(".dk-img-stage")),
+		chromedp.KeyEvent(kb.ArrowUp),
+	)
+	changed = time.Now()
+	back := follower.view()
+	if back.Slice != 0 || back.Annots != 1 {
+		t.Fatalf("the new presenter's view is %+v, want the first slice and one arrow", back)
+	}
+	waitSame(t, presenter, back, changed, time.Second)
+	presenter.waitJS("the arrow shown", `document.querySelectorAll('.dk-img-overlay [data-kind=arrow]').length === 1`, time.Second)
+	follower.shot("3-presenting-with-arrow")
+	presenter.shot("3-following")
 }
 
 // waitSame waits until p's viewer shows want's image, slice and window,

@@ -158,6 +158,7 @@ export function mountImaging(root, opts) {
       images = [];
     }
     renderList();
+    root.dataset.empty = String(!images.length);
     if (!images.length) {
       note.textContent = t("img.none");
       return;

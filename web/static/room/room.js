@@ -550,7 +550,9 @@ export function mountRoom(root, opts) {
     });
     viewer.setPresenter(st.presenter, st.presenter === st.me, nameOf(st.presenter));
     clearInterval(st.statsTimer);
-    st.statsTimer = setInterval(sampleStats, 2000);
+    const sample = () => sampleStats().catch((e) => log("stats", String(e)));
+    setTimeout(sample, 700);
+    st.statsTimer = setInterval(sample, 2000);
     render();
   }
 
@@ -690,6 +692,7 @@ export function mountRoom(root, opts) {
       return viewer;
     },
     peerConnection: () => st.pc,
+    measure: sampleStats,
     join,
     dropConnection: () => st.sock?.drop(),
     destroy() {
