@@ -33,7 +33,8 @@ const inboundVideoBytes = `(async () => {
 // camera and microphone and join a consultation; the doctor waits in the
 // lobby until the host admits them from the lobby list; then each page
 // plays the other's video, and the inbound RTP bytes keep growing. A chat
-// line crosses, and a dropped signalling connection resumes in place.
+// line crosses, a dropped signalling connection resumes in place, and the
+// audio-only switch stops and restores the video the host receives.
 func TestTwoCliniciansSeeEachOtherAfterTheHostAdmitsTheGuest(t *testing.T) {
 	w := newWorld(t)
 	sessionID := w.session(t, consult.Consult, nil)
@@ -118,6 +119,27 @@ func TestTwoCliniciansSeeEachOtherAfterTheHostAdmitsTheGuest(t *testing.T) {
 	if err := host.eval(`(window.duikouLog || []).some(l => l.includes('离开了会诊'))`, &left); err != nil || left {
 		t.Errorf("the host saw the doctor leave during the resume (%v)", err)
 	}
+
+	// Audio only: the host's link stops receiving video (the relay drops
+	// it) and the doctor sees the host's camera as off; switching back
+	// brings the doctor's video back.
+	host.run("audio only", chromedp.Click(chromedp.CSS(`.dk-controls [data-ctl=audioonly]`)))
+	guest.waitJS("the host's video off", fmt.Sprintf(`(() => { const li = document.querySelector('li[data-participant=%q]'); return !!li && window.room.state.participants.get(%q).video_muted === true; })()`, w.specialist.str("id"), w.specialist.str("id")), 5*time.Second)
+	host.waitJS("no video arriving", `(async () => {
+	  const a = await (`+inboundVideoBytes+`);
+	  await new Promise(r => setTimeout(r, 1000));
+	  const b = await (`+inboundVideoBytes+`);
+	  return a === b;
+	})()`, 10*time.Second)
+	host.shot("6-audio-only")
+	host.run("video back", chromedp.Click(chromedp.CSS(`.dk-controls [data-ctl=audioonly]`)))
+	host.waitJS("the doctor's video again", `(async () => {
+	  const a = await (`+inboundVideoBytes+`);
+	  await new Promise(r => setTimeout(r, 700));
+	  const b = await (`+inboundVideoBytes+`);
+	  return b > a;
+	})() `, 15*time.Second)
+	host.waitJS("playing", remoteVideo, 10*time.Second)
 }
 
 // rendered reads, from the DICOM library itself, what a viewer shows.

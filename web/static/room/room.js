@@ -636,13 +636,16 @@ export function mountRoom(root, opts) {
       const loss = st.quality.get(id);
       const name = id === "__me" ? nameOf(st.me) + t("room.you") : q?.name || id.slice(0, 8);
       const tags = [];
-      if (id !== "__me" && q?.audio_muted) tags.push("🔇");
-      if (id === "__me" && st.muted) tags.push("🔇");
-      if (q?.hand || (id === "__me" && st.hand)) tags.push("✋");
-      if (loss != null && loss >= 0.02) tags.push(`${t("room.quality")} ${Math.round(loss * 100)}%`);
-      el.querySelector("figcaption").textContent = [name, ...tags].join(" ");
+      if ((id !== "__me" && q?.audio_muted) || (id === "__me" && st.muted)) tags.push("· " + t("room.muted"));
+      if (q?.hand || (id === "__me" && st.hand)) tags.push("· ✋ " + t("room.handRaised"));
+      if (loss != null && loss >= 0.02) tags.push(`· ${t("room.quality")} ${t("room.quality.detail", { loss: Math.round(loss * 100), rtt: "–" }).split(" · ")[0]}`);
       el.classList.toggle("dk-speaking", st.speaking.has(id === "__me" ? st.me : id));
-      el.classList.toggle("dk-novideo", !ms || !ms.getVideoTracks().length);
+      // A tile without live video says so rather than freezing on the
+      // last frame (camera off, audio only on either side).
+      const video = id === "__me" ? !!outgoing("video") : !st.audioOnly && !q?.video_muted && !!ms && ms.getVideoTracks().length > 0;
+      if (!video) tags.push("· " + (st.audioOnly && id !== "__me" ? t("room.ctl.audioOnly") : t("room.camOff")));
+      el.classList.toggle("dk-novideo", !video);
+      el.querySelector("figcaption").textContent = [name, ...tags].join(" ");
       el.setAttribute("aria-label", [name, ...tags].join(" "));
       if (el.parentNode !== tilesEl) tilesEl.append(el);
     }
