@@ -175,7 +175,9 @@ func (p *page) view() view {
 // TestFollowerSeesThePresentersSliceAndWindow is browser test 3, an imaging
 // review: the county doctor sent a multi-frame CT; the specialist presents
 // it (two frames), scrolls to the other slice and narrows and lowers the window by dragging; the
-// doctor's viewer shows the same slice and window within a second.
+// doctor's viewer shows the same slice and window within a second. Then the
+// specialist hands the presenter role to the doctor, whose arrow and slice
+// the specialist follows, and a page loaded afresh shows the view at once.
 func TestFollowerSeesThePresentersSliceAndWindow(t *testing.T) {
 	w := newWorld(t)
 	ct := w.doctor.upload("../../attachment/testdata/ct-multiframe.dcm", "application/dicom", w.patientID)
@@ -273,6 +275,28 @@ func TestFollowerSeesThePresentersSliceAndWindow(t *testing.T) {
 	presenter.waitJS("the arrow shown", `document.querySelectorAll('.dk-img-overlay [data-kind=arrow]').length === 1`, time.Second)
 	follower.shot("3-presenting-with-arrow")
 	presenter.shot("3-following")
+
+	// A late joiner (the specialist's page loaded afresh) is shown the
+	// presenter's view at once, arrow included, with nothing new sent.
+	presenter.run("reload", chromedp.Reload())
+	presenter.waitJS("the CT loaded again", loaded, 30*time.Second)
+	waitSame(t, presenter, back, time.Now(), 5*time.Second)
+	presenter.waitJS("the arrow shown again", `document.querySelectorAll('.dk-img-overlay [data-kind=arrow]').length === 1`, time.Second)
+	presenter.shot("4-late-joiner")
+
+	// An ordinary picture is shown the same way.
+	follower.run("choose the photograph", chromedp.Click(chromedp.CSS(`.dk-img-list li:nth-child(2) button`)))
+	pic := fmt.Sprintf(`document.querySelector('.dk-imaging').dataset.loaded === %q`, photo.ID)
+	follower.waitJS("the photograph shown", pic, 10*time.Second)
+	shown := follower.view()
+	if shown.Kind != "image" || shown.Image != photo.ID {
+		t.Fatalf("the presenter shows %+v, want the photograph", shown)
+	}
+	presenter.waitJS("the photograph followed", pic, 10*time.Second)
+	waitSame(t, presenter, shown, time.Now(), 5*time.Second)
+	// And the page loaded afresh has the doctor's video again.
+	presenter.waitJS("the doctor's video after the reload", remoteVideo, 15*time.Second)
+	presenter.shot("5-photograph")
 }
 
 // waitSame waits until p's viewer shows want's image, slice and window,
