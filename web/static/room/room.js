@@ -8,7 +8,9 @@
 // where api is {get(path), post(path, body)} returning parsed JSON (and
 // throwing on an error answer) and, optionally, blob(path) returning a
 // Response for binary files (default: a same-origin fetch with the session
-// cookie). room.destroy() leaves and removes everything.
+// cookie); opts.timeZone (default Asia/Shanghai) dates the chat. The returned
+// handle has destroy(), which leaves and removes everything, and read-only
+// views of the room's state for tests (state, viewer, peerConnection()).
 //
 // Media follows the relay (signaling/sfu): the server always offers; the
 // client answers, sending its camera and microphone on the transceivers the
@@ -661,7 +663,8 @@ export function mountRoom(root, opts) {
 
   function addChat(p) {
     if (!chatLog) return;
-    const at = p.at ? new Date(p.at).toLocaleTimeString(opts.lang || "zh-CN", { hour: "2-digit", minute: "2-digit" }) : "";
+    // Times in the hospital's zone (all Chinese hospitals keep Beijing time).
+    const at = p.at ? new Date(p.at).toLocaleTimeString(opts.lang || "zh-CN", { hour: "2-digit", minute: "2-digit", timeZone: opts.timeZone || "Asia/Shanghai" }) : "";
     chatLog.append(h("li", {}, h("span", { class: "dk-muted", text: at + " " }), h("strong", { text: (p.name || nameOf(p.from)) + "：" }), document.createTextNode(p.text)));
     chatLog.scrollTop = chatLog.scrollHeight;
   }
