@@ -248,7 +248,8 @@ func TestFollowerSeesThePresentersSliceAndWindow(t *testing.T) {
 	}
 
 	// The specialist hands the presenter role to the doctor, who marks the
-	// image with an arrow and goes back a slice; now the specialist follows.
+	// image with an arrow, goes back a slice and zooms in; now the
+	// specialist follows.
 	give := fmt.Sprintf(`li[data-participant=%q] button`, w.doctor.str("id"))
 	presenter.run("hand the presenter role over", chromedp.Click(chromedp.CSS(give)))
 	follower.waitJS("presenting now", `document.querySelector('.dk-imaging').dataset.role === 'presenter'`, 5*time.Second)
@@ -265,11 +266,12 @@ func TestFollowerSeesThePresentersSliceAndWindow(t *testing.T) {
 		chromedp.MouseEvent(chromedp.MouseReleased, x, y, chromedp.ButtonLeft),
 		chromedp.Focus(chromedp.CSS(".dk-img-stage")),
 		chromedp.KeyEvent(kb.ArrowUp),
+		chromedp.KeyEvent("+"),
 	)
 	changed = time.Now()
 	back := follower.view()
-	if back.Slice != 0 || back.Annots != 1 {
-		t.Fatalf("the new presenter's view is %+v, want the first slice and one arrow", back)
+	if back.Slice != 0 || back.Annots != 1 || back.Zoom != 1.25 {
+		t.Fatalf("the new presenter's view is %+v, want the first slice, one arrow, zoom 1.25", back)
 	}
 	waitSame(t, presenter, back, changed, time.Second)
 	presenter.waitJS("the arrow shown", `document.querySelectorAll('.dk-img-overlay [data-kind=arrow]').length === 1`, time.Second)
@@ -299,19 +301,19 @@ func TestFollowerSeesThePresentersSliceAndWindow(t *testing.T) {
 	presenter.shot("5-photograph")
 }
 
-// waitSame waits until p's viewer shows want's image, slice and window,
-// and says how long that took.
+// waitSame waits until p's viewer shows want's image, slice, window and
+// zoom, and says how long that took.
 func waitSame(t *testing.T, p *page, want view, start time.Time, within time.Duration) time.Duration {
 	t.Helper()
 	var got view
 	for time.Since(start) < within {
 		got = p.view()
-		if got.Image == want.Image && got.Slice == want.Slice && got.WC == want.WC && got.WW == want.WW {
+		if got.Image == want.Image && got.Slice == want.Slice && got.WC == want.WC && got.WW == want.WW && got.Zoom == want.Zoom {
 			return time.Since(start)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	p.shot("failed-sync")
-	t.Fatalf("%s shows %+v after %s, want image %s slice %d W %v L %v", p.name, got, within, want.Image, want.Slice, want.WW, want.WC)
+	t.Fatalf("%s shows %+v after %s, want image %s slice %d W %v L %v zoom %v", p.name, got, within, want.Image, want.Slice, want.WW, want.WC, want.Zoom)
 	return 0
 }
