@@ -19,7 +19,7 @@ cp node_modules/dwv/dist/assets/workers/*.min.js "$out/assets/workers/"
     l=$(node -p "require('./node_modules/$p/package.json').license")
     echo; echo "== $p $v ($l) =="
     for f in node_modules/$p/LICENSE* node_modules/$p/license* node_modules/$p/LICENCE*; do
-      [ -f "$f" ] && cat "$f"
+      if [ -f "$f" ]; then cat "$f"; fi
     done
   done
 } > "$out/LICENSES.txt"
