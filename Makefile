@@ -35,3 +35,8 @@ fmt:
 ## clean: remove build output
 clean:
 	rm -rf bin
+
+## web-vendor-room: rebuild web/static/vendor/room/ (the imaging viewer's DICOM library) from web/room-vendor's lockfile; needs Node.js
+.PHONY: web-vendor-room
+web-vendor-room:
+	bash web/room-vendor/build.sh

@@ -81,10 +81,10 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	if err != nil {
 		return err
 	}
-	// Referral tickets carry files to their parties, pairing agreements
-	// their signed documents to both hospitals; consultations will be
-	// another holder.
-	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil, store.NewReferrals(a.DB), store.NewProgram(a.DB))
+	// Referral tickets and remote sessions carry files to their parties,
+	// pairing agreements their signed documents to both hospitals.
+	s.files = attachments.NewService(a.DB, store.NewAttachments(a.DB), blobs, s.audit, nil,
+		store.NewReferrals(a.DB), store.NewConsults(a.DB), store.NewProgram(a.DB))
 	// Remote sessions draft up-referrals through the referral service, so a
 	// draft from an opinion is checked and audited like any other.
 	s.consults = consults.NewService(a.DB, store.NewConsults(a.DB), s.audit, s.patients, s.directory, s.referrals, sessionDeadlines, nil)

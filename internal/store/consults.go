@@ -549,3 +549,23 @@ func (c *Consults) UpdateSlot(ctx context.Context, s consult.ClinicSlot, expectV
 	}
 	return nil
 }
+
+// CarriesAttachment reports whether a session that hospitalID takes part in
+// (asking, asked, or invited to a teaching round) carries the attachment, so
+// the specialist reads the files the county doctor sent with a request and
+// every party's imaging viewer shows the same images. The session keeps its
+// attachments as JSON text (written by jsonList, so each entry begins with
+// its "id"); the hospital's own sessions are found through their indexes
+// first and only those are searched for the id.
+func (c *Consults) CarriesAttachment(ctx context.Context, attachmentID, hospitalID string) (bool, error) {
+	if !apperr.IsID(attachmentID) || !apperr.IsID(hospitalID) {
+		return false, nil
+	}
+	var n int
+	err := c.db.QueryRow(ctx, `SELECT count(*) FROM consult_sessions s
+		WHERE (s.requesting_hospital_id = $2 OR s.target_hospital_id = $2
+			OR s.id IN (SELECT session_id FROM consult_attendee_hospitals WHERE hospital_id = $2))
+		AND s.attachments LIKE $1`,
+		`%{"id":"`+attachmentID+`",%`, hospitalID).Scan(&n)
+	return n > 0, err
+}

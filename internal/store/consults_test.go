@@ -473,3 +473,42 @@ func TestConsultStoreOnePatientOneBookingPerSlot(t *testing.T) {
 		}
 	})
 }
+
+// A session's parties (the asking and asked hospitals, and those invited to
+// a teaching round) reach the files it carries; nobody else, and no file it
+// does not carry.
+func TestConsultStoreTellsWhoReachesTheFilesASessionCarries(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewConsults(db)
+		now := sqldb.Now()
+		county, tertiary, guest, other := dirTestID(), dirTestID(), dirTestID(), dirTestID()
+		s := conTestSession(county, tertiary, now)
+		round := conTestSession(county, tertiary, now)
+		round.Kind, round.PatientID, round.AttendeeHospitalIDs = consult.TeachingRound, "", []string{guest}
+		round.Attachments = []consult.Attachment{{ID: dirTestID(), Kind: consult.Image, Name: "x.png", ContentType: "image/png", Size: 10}}
+		for _, x := range []consult.Session{s, round} {
+			if err := st.CreateSession(ctx, x); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ct, pdf, slide := s.Attachments[1].ID, s.Attachments[0].ID, round.Attachments[0].ID
+		for _, c := range []struct {
+			file, hospital string
+			want           bool
+		}{
+			{ct, county, true}, {ct, tertiary, true}, {pdf, tertiary, true},
+			{ct, guest, false}, {ct, other, false},
+			{slide, guest, true}, {slide, other, false},
+			{dirTestID(), county, false}, {"%", county, false}, {ct, "%", false},
+		} {
+			got, err := st.CarriesAttachment(ctx, c.file, c.hospital)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("file %s, hospital %s: %t, want %t", c.file, c.hospital, got, c.want)
+			}
+		}
+	})
+}
