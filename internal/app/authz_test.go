@@ -446,6 +446,9 @@ func matrix() []row {
 			return request{path: "/api/v1/referral-stats?from=2026-01-01&to=2026-12-31&period=month&hospital_id=" + f.hospital[s]}
 		}, statsRule},
 
+		// Reference data: the ICD-10 code list, for every signed-in user.
+		{"GET", "/api/v1/icd10", fixed("/api/v1/icd10?q=I21"), only(http.StatusOK)},
+
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},
 		{"GET", "/api/v1/audit-events/verify", fixed("/api/v1/audit-events/verify"), only(http.StatusOK, auth.Auditor)},

@@ -20,6 +20,7 @@ import (
 	"duikou/internal/secret"
 	"duikou/internal/store"
 	"duikou/referral"
+	"duikou/referral/icd10"
 )
 
 // services are the domain services of one instance.
@@ -95,6 +96,9 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.QueueStream = desks
 	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
 	d.Stopping = a.stopping
+	if d.ICD10, err = icd10.Load(); err != nil {
+		return err
+	}
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
 	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, deadlines, 0)
 	// Every instance relays: the queue applies each change once whatever

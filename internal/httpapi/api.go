@@ -94,6 +94,8 @@ type Deps struct {
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
+	// ICD10 is the diagnosis code list the referral form searches.
+	ICD10 CodeList
 	// Web serves the browser UI for every path outside the API.
 	Web http.Handler
 }
@@ -175,6 +177,7 @@ func (a *API) Handler() http.Handler {
 			a.mountStreams(r)
 			a.mountSlips(r)
 			a.mountAttachments(r)
+			a.mountICD10(r)
 		})
 	})
 

@@ -9,6 +9,7 @@ import (
 	"duikou/internal/directory"
 	"duikou/internal/patient"
 	"duikou/referral"
+	"duikou/referral/icd10"
 )
 
 // Query parameters shared by every list.
@@ -199,6 +200,13 @@ func operations() []operation {
 				{"top", "how many diagnoses overall, 1–50 (default 10)"},
 				{"county_top", "how many diagnoses per county hospital, 1–10 (default 4)"},
 				{"diagnosis_level", "code (as written, default) or category (three-character ICD-10 category)"},
+			}},
+
+		// ---- Reference data ----
+		{Method: http.MethodGet, Path: "/api/v1/icd10", Summary: "Search the ICD-10 code list shipped with the product (a curated list of common categories and the subdivisions referrals carry most, with Simplified Chinese and English names) by code, with or without the dot, or by part of a name; exact code first, then code prefixes, then names; any signed-in user, not audited (no patient data)", Tag: "referrals",
+			Response: List[icd10.Code]{}, Query: []queryParam{
+				{"q", "a code (I21, i21.0) or part of a name (心肌梗死, infarction)"},
+				{"limit", "at most this many, 1–50 (default 20)"},
 			}},
 
 		// ---- Audit ----
