@@ -27,7 +27,7 @@ func TestICD10Search(t *testing.T) {
 		{"a Chinese name finds its codes", "q=%E8%84%91%E6%A2%97%E6%AD%BB", http.StatusOK, "I63", 20}, // 脑梗死
 		{"the limit bounds the answer", "q=I&limit=2", http.StatusOK, "I05", 2},
 		{"an empty query answers an empty list", "q=", http.StatusOK, "", 0},
-		{"a bad limit is blamed on the field", "q=I&limit=500", http.StatusUnprocessableEntity, "", 0},
+		{"a bad limit is blamed on the field", "q=I&limit=500", http.StatusBadRequest, "", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
