@@ -164,7 +164,9 @@ export async function render(main, { params }) {
 
   // ---- the form ----
   const banner = h("p.form-error", { role: "alert", hidden: true });
-  const submitBtn = h("button.btn.primary#submit-referral", { type: "submit" }, t("form.submit"));
+  // No submit button: Enter in one of the many fields (the ICD search, the
+  // patient search) must never send a referral; the buttons are clicked.
+  const submitBtn = h("button.btn.primary#submit-referral", { type: "button" }, t("form.submit"));
   const draftBtn = h("button.btn#save-draft", { type: "button" }, t("form.save_draft"));
   const form = h("form.referral-form", { novalidate: true },
     banner,
@@ -247,7 +249,8 @@ export async function render(main, { params }) {
       } else { banner.textContent = t("error.network"); banner.hidden = false; }
     } finally { submitBtn.disabled = draftBtn.disabled = false; }
   }
-  form.addEventListener("submit", (e) => { e.preventDefault(); run(true); });
+  form.addEventListener("submit", (e) => e.preventDefault());
+  submitBtn.addEventListener("click", () => run(true));
   draftBtn.addEventListener("click", () => run(false));
 
   main.append(h("div.page-head", h("h1", down ? t("form.title_down") : t("form.title_up")),
