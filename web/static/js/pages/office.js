@@ -65,11 +65,12 @@ const W = 560;
 const H = 240;
 const PAD = { l: 40, r: 12, t: 16, b: 40 };
 
+// niceMax is the top of a count axis with four whole, round steps.
 function niceMax(v) {
-  if (v <= 5) return 5;
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  const raw = Math.max(1, v) / 4;
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  for (const m of [1, 2, 2.5, 3, 5, 10]) if (m * p >= raw && Number.isInteger(m * p)) return 4 * m * p;
+  return 4 * 10 * p;
 }
 function axisY(g, max, fmt = String) {
   const ih = H - PAD.t - PAD.b;

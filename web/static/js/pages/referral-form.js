@@ -45,7 +45,7 @@ export async function render(main, { params }) {
     if (!items.length) { results.append(h("li.muted", t("form.no_patient"))); return; }
     for (const p of items) {
       results.append(h("li", h("button.pick", { type: "button", on: { click: () => choosePatient(p) } },
-        h("strong", p.name), " ", t("sex." + p.sex), " · ", p.birth_date, " · ", p.national_id_masked || "")));
+        h("strong", p.name), " ", [t("sex." + p.sex), p.birth_date, p.national_id_masked].filter(Boolean).join(" · "))));
     }
   }
   q.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); searchByName(); } });
@@ -64,11 +64,11 @@ export async function render(main, { params }) {
       consentBox.append(h("label.radio", radio, ` ${t("consent.by." + c.consenter_kind)} ${c.consenter_name}${c.relationship ? " (" + c.relationship + ")" : ""} · ${dateTime(c.granted_at)}`));
     }
     if (!usable.length) consentBox.append(h("p.muted", t("form.no_consent")));
-    consentBox.append(consentForm(state.patient, async (c) => { state.consentID = c.id; await loadConsents(); announce(t("form.consent_recorded")); }));
+    consentBox.append(consentForm(state.patient, !usable.length, async (c) => { state.consentID = c.id; await loadConsents(); announce(t("form.consent_recorded")); }));
   }
   async function choosePatient(p) {
     state.patient = p;
-    clear(chosen).append(h("p", h("strong", p.name), " ", t("sex." + p.sex), " · ", p.birth_date, " · ", p.national_id_masked || "",
+    clear(chosen).append(h("p", h("strong", p.name), " ", [t("sex." + p.sex), p.birth_date, p.national_id_masked].filter(Boolean).join(" · "),
       " ", h("button.btn-link", { type: "button", on: { click: () => { state.patient = null; state.consentID = ""; clear(chosen); loadConsents(); q.focus(); } } }, t("form.change"))));
     clear(results);
     await loadConsents();
@@ -138,8 +138,9 @@ export async function render(main, { params }) {
   drawDx();
 
   // ---- attachments ----
-  const fileInput = h("input#files", { type: "file", multiple: true, accept: ".pdf,.jpg,.jpeg,.png,.dcm,application/pdf,image/jpeg,image/png,application/dicom" });
-  const fileList = h("ul.files#file-list", { "data-field": "attachments" });
+  const fileInput = h("input#files.file-input", { type: "file", multiple: true, accept: ".pdf,.jpg,.jpeg,.png,.dcm,application/pdf,image/jpeg,image/png,application/dicom" });
+  const fileList = h("ul.files#file-list");
+  fileInput.dataset.field = "attachments";
   function drawFiles() {
     clear(fileList);
     state.attachments.forEach((a, i) => fileList.append(h("li", `${a.name} (${Math.ceil(a.size / 1024)} KiB) `,
@@ -199,7 +200,11 @@ export async function render(main, { params }) {
         field(t("form.window_from"), winFrom, { name: "requested_window" }),
         field(t("form.window_to"), winTo, { name: "requested_window.to" }))),
     h("fieldset.card", h("legend", t("form.section.attachments")),
-      field(t("form.files"), fileInput, { name: "attachments", hint: t("form.files_hint") }), fileList),
+      h("div.field.wide", { "data-for": "attachments" },
+        h("span.label", t("form.files")),
+        h("div.file-pick", fileInput, h("label.btn", { for: "files" }, t("form.choose_files"))),
+        h("p.hint", t("form.files_hint")), h("p.field-error")),
+      fileList),
     h("div.form-actions", draftBtn, submitBtn));
 
   function input() {
@@ -288,7 +293,7 @@ function patientForm(hid, done) {
 }
 
 // consentForm records the patient's (or a relative's) consent to referral.
-function consentForm(p, done) {
+function consentForm(p, open, done) {
   const kind = select([["patient", t("consent.by.patient")], ["guardian", t("consent.by.guardian")], ["relative", t("consent.by.relative")]], "patient");
   const name = h("input#consenter-name", { value: p.name, autocomplete: "off" });
   const rel = h("input", { autocomplete: "off" });
@@ -307,7 +312,7 @@ function consentForm(p, done) {
       done(c);
     } catch (err) { if (err instanceof ApiError) showErrors(box, err); else throw err; }
   }
-  return h("details.register", { open: true }, h("summary", t("consent.new")), box);
+  return h("details.register", { open }, h("summary", t("consent.new")), box);
 }
 
 // icdPicker is a combobox over GET /icd10: type a code or a Chinese name,

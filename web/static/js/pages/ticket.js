@@ -47,7 +47,7 @@ export async function render(main, { args }) {
     ]);
     const actions = allowedActions(r);
     const facts = [
-      [t("ticket.patient"), pt ? `${pt.name} · ${t("sex." + pt.sex)} · ${pt.birth_date} · ${pt.national_id_masked || ""}` : "—"],
+      [t("ticket.patient"), pt ? [pt.name, t("sex." + pt.sex), pt.birth_date, pt.national_id_masked].filter(Boolean).join(" · ") : "—"],
       [t("ticket.direction"), t("direction." + r.direction)],
       [t("ticket.from"), `${fromH} ${fromD}`],
       [t("ticket.to"), `${toH} ${toD}`],
