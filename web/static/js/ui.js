@@ -164,11 +164,25 @@ export function clearErrors(form) {
   const banner = form.querySelector(".form-error");
   if (banner) { banner.textContent = ""; banner.hidden = true; }
 }
-// The server writes field messages in English; the most common ones read
-// better in the user's language.
+// The server writes field messages in English; the ones users meet on these
+// forms read in their language. Anything else is shown as the server says.
+const serverMessages = [
+  [/^is required/, "err.required"],
+  [/^needs at least one diagnosis/, "err.needs_diagnosis"],
+  [/^must be an ICD-10 code/, "err.icd10"],
+  [/check character/, "err.national_id_check"],
+  [/^must not be in the future/, "err.not_future"],
+  [/^must not be in the past/, "err.not_past"],
+  [/^must be urgent or emergency for a green-channel referral/, "err.green_priority"],
+  [/^must be ambulance for a grade I transfer risk/, "err.grade1_ambulance"],
+  [/^must be doctor for a grade I transfer risk/, "err.grade1_doctor"],
+  [/^must be after from/, "err.after_from"],
+  [/^is listed twice/, "err.twice"],
+  [/^must be a phone number/, "err.phone"],
+];
 function localiseMessage(msg) {
   if (lang() === "en") return msg;
-  if (/^is required/.test(msg)) return t("err.required");
+  for (const [re, key] of serverMessages) if (re.test(msg)) return t(key);
   return msg;
 }
 
