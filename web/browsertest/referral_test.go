@@ -2,6 +2,11 @@ package browsertest
 
 import (
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +36,7 @@ func TestGreenReferralReachesTheDeskLive(t *testing.T) {
 
 	doctor.login("linxi.doctor", "#/doctor")
 	doctor.shot("doctor home")
+	ecg := writePNG(t, "心电图.png")
 	doctor.run("open the referral form", 15*time.Second,
 		chromedp.Navigate(base+"/#/referrals/new"),
 		wait(`#patient-q`))
@@ -66,7 +72,9 @@ func TestGreenReferralReachesTheDeskLive(t *testing.T) {
 		keys(`#reason`, "急性前壁心肌梗死，需急诊PCI"),
 		keys(`#summary`, "胸痛2小时，心电图V1–V4导联ST段抬高"),
 		choose(`#transport-mode`, `"ambulance"`),
-		choose(`#transport-escort`, `"doctor"`))
+		choose(`#transport-escort`, `"doctor"`),
+		chromedp.SetUploadFiles(chromedp.CSS(`#files`), []string{ecg}),
+		pollTrue(`document.querySelector("#file-list").textContent.includes("心电图.png")`))
 	doctor.shot("referral form filled")
 
 	submitted := time.Now()
@@ -112,10 +120,43 @@ func TestGreenReferralReachesTheDeskLive(t *testing.T) {
 		pollTrue(`window.__sameDocument === true`))
 	doctor.shot("doctor sees accepted")
 	desk.run("the desk never reloaded", 5*time.Second, pollTrue(`window.__sameDocument === true`))
+	doctor.run("the attachment is on the ticket", 5*time.Second,
+		pollTrue(`[...document.querySelectorAll(".ticket a")].some(a => a.textContent === "心电图.png" && a.getAttribute("href").startsWith("/api/v1/attachments/"))`))
+
+	// The same screens on a tablet.
+	desk.run("the board on a tablet", 15*time.Second,
+		chromedp.EmulateViewport(1024, 768),
+		eval(`location.hash = "#/desk"`),
+		wait(`#board`),
+		pollTrue(`document.querySelector("#inbound tr") !== null`))
+	desk.shot("board on a tablet, the accepted ticket inbound")
+	doctor.run("the ticket on a tablet in portrait", 15*time.Second,
+		chromedp.EmulateViewport(768, 1024),
+		wait(`#ticket-number`))
+	doctor.shot("ticket on a tablet")
 
 	for _, p := range []*page{doctor, desk} {
 		if bad := p.problems(); len(bad) > 0 {
 			t.Errorf("%s's console shows problems:\n%s", p.name, strings.Join(bad, "\n"))
 		}
 	}
+}
+
+// writePNG writes a small image to attach, as a scanned ECG would be.
+func writePNG(t *testing.T, name string) string {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, 64, 32))
+	for x := 0; x < 64; x++ {
+		img.Set(x, 16+(x%8)-4, color.White)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
