@@ -1,8 +1,6 @@
 package browsertest
 
 import (
-	"strings"
-
 	"github.com/chromedp/chromedp"
 	"testing"
 	"time"
@@ -83,7 +81,7 @@ func TestFieldErrorsStandBesideTheirFields(t *testing.T) {
 		// The refused registration is a 400 the page handled; nothing else may show.
 		var other []string
 		for _, l := range bad {
-			if !strings.Contains(l, "/api/v1/patients") {
+			if !contains(l, "/api/v1/patients") {
 				other = append(other, l)
 			}
 		}

@@ -268,3 +268,5 @@ func keys(sel, v string) chromedp.Action[chromedp.Void] {
 	return chromedp.SendKeys(chromedp.CSS(sel), v)
 }
 func eval(js string) chromedp.Action[chromedp.Void] { return chromedp.Evaluate[chromedp.Void](js) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

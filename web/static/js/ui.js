@@ -102,6 +102,7 @@ export function toast(msg, kind = "info") {
   const box = document.getElementById("toasts");
   const el = h("div.toast." + kind, msg);
   box.append(el);
+  while (box.children.length > 3) box.firstChild.remove();
   setTimeout(() => el.remove(), kind === "error" ? 8000 : 4000);
 }
 

@@ -96,7 +96,7 @@ export async function render(main, { args }) {
           h("section.card", { "aria-labelledby": "t-history" },
             h("h2#t-history", t("ticket.history")),
             h("ol.history", events.map((e) => h("li", h("time", dateTime(e.at)), " ", h("strong", t("action." + e.action)),
-              e.to ? [" → ", t("status." + e.to)] : null, e.reason_code ? ` · ${t("reject." + e.reason_code)}` : null, e.reason ? h("div.muted", e.reason) : null)))),
+              e.to ? [" → ", t("status." + e.to)] : null, e.reason_code ? ` · ${t("reject." + e.reason_code)}` : null, eventNote(e) ? h("div.muted", eventNote(e)) : null)))),
           escalations.length ? h("section.card.escalations", { "aria-labelledby": "t-esc" },
             h("h2#t-esc", t("ticket.escalations")),
             h("ul", escalations.map((e) => h("li", h("strong", t("breach." + e.kind)), " · ", t("ticket.due"), " ", dateTime(e.due), " · ", t("ticket.raised"), " ", dateTime(e.raised_at))))) : null)));
@@ -171,6 +171,16 @@ export async function render(main, { args }) {
     },
   });
   return () => { stopLease(); stream.close(); };
+}
+
+// eventNote is an event's reason as a reader wants it: the server records a
+// schedule as "bed: <slot> at <RFC 3339>" and a completion as its outcome code.
+function eventNote(e) {
+  if (!e.reason) return "";
+  const m = e.action === "schedule" && e.reason.match(/^(bed|appointment): (.*) at (\S+)$/);
+  if (m) return `${t("schedule." + m[1])} · ${m[2]} · ${dateTime(m[3])}`;
+  if (e.action === "complete" && /^[a-z_]+$/.test(e.reason)) return t("outcome." + e.reason);
+  return e.reason;
 }
 
 function block(title, text) { return text ? [h("h3", title), h("p.prose", text)] : null; }
