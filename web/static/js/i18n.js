@@ -4,7 +4,7 @@
 
 const zh = {
   "app.name": "对口", "app.skip": "跳到内容", "app.nav": "主导航", "app.language": "语言", "app.logout": "退出",
-  "nav.board": "转诊看板", "nav.my_referrals": "我的转诊", "nav.referrals": "转诊单", "nav.new_referral": "新建转诊", "nav.sessions": "远程会诊", "nav.statistics": "统计",
+  "nav.board": "转诊看板", "nav.my_referrals": "我的转诊", "nav.referrals": "转诊单", "nav.new_referral": "新建转诊", "nav.new_down_referral": "新建下转", "nav.sessions": "远程会诊", "nav.statistics": "统计",
   "page.not_found": "找不到此页面", "page.not_allowed": "您的角色不能打开此页面", "page.failed": "页面加载失败",
   "error.network": "无法连接服务器，请稍后重试", "error.stale": "该转诊单已被他人更新，已重新载入", "err.required": "必填", "err.needs_diagnosis": "至少需要一个诊断", "err.icd10": "应为 ICD-10 编码，如 I21.0、I63 或 S06.5", "err.national_id_check": "校验位不正确，请核对身份证号是否输错", "err.not_future": "不能晚于今天", "err.not_past": "不能早于现在", "err.green_priority": "绿色通道须为紧急或急诊", "err.grade1_ambulance": "Ⅰ级转运风险须用救护车", "err.grade1_doctor": "Ⅰ级转运风险须由医生陪同", "err.after_from": "须晚于起始时间", "err.twice": "重复", "err.phone": "电话只能包含数字、空格、短横线和开头的 +", "form.fix_fields": "请更正标出的字段",
   "login.title": "城乡医院对口支援协作平台", "login.tagline": "双向转诊 · 绿色通道 · 远程会诊 · 项目管理", "login.heading": "登录",
@@ -68,7 +68,7 @@ const zh = {
 
 const en = {
   "app.name": "Duikou", "app.skip": "Skip to content", "app.nav": "Main navigation", "app.language": "Language", "app.logout": "Sign out",
-  "nav.board": "Referral board", "nav.my_referrals": "My referrals", "nav.referrals": "Referrals", "nav.new_referral": "New referral", "nav.sessions": "Remote sessions", "nav.statistics": "Statistics",
+  "nav.board": "Referral board", "nav.my_referrals": "My referrals", "nav.referrals": "Referrals", "nav.new_referral": "New referral", "nav.new_down_referral": "New down-referral", "nav.sessions": "Remote sessions", "nav.statistics": "Statistics",
   "page.not_found": "Page not found", "page.not_allowed": "Your role cannot open this page", "page.failed": "The page could not be loaded",
   "error.network": "Cannot reach the server; please try again", "error.stale": "Someone else changed this ticket; it has been reloaded", "err.required": "is required", "err.needs_diagnosis": "needs at least one diagnosis", "err.icd10": "must be an ICD-10 code like I21.0, I63 or S06.5", "err.national_id_check": "has a wrong check character; check the number for a typing error", "err.not_future": "must not be in the future", "err.not_past": "must not be in the past", "err.green_priority": "must be urgent or emergency for a green-channel referral", "err.grade1_ambulance": "must be ambulance for a grade I transfer risk", "err.grade1_doctor": "must be doctor for a grade I transfer risk", "err.after_from": "must be after from", "err.twice": "is listed twice", "err.phone": "must be a phone number of digits, spaces, dashes and an optional leading +", "form.fix_fields": "Please correct the marked fields",
   "login.title": "Paired hospital support", "login.tagline": "Two-way referral · green channel · remote consultation · program records", "login.heading": "Sign in",

@@ -31,7 +31,9 @@ function navItems() {
   const items = [];
   if (has("referral_desk")) items.push(["#/desk", "nav.board"]);
   if (has(...clinical)) items.push(["#/doctor", has("county_doctor") ? "nav.my_referrals" : "nav.referrals"]);
-  if (has(...clinical)) items.push(["#/referrals/new", "nav.new_referral"]);
+  // A supporting (tertiary) hospital refers patients down, a county one up.
+  const down = session.hospital && session.hospital.tier === "tertiary";
+  if (has(...clinical)) items.push([down ? "#/referrals/new?direction=down" : "#/referrals/new", down ? "nav.new_down_referral" : "nav.new_referral"]);
   if (has(...clinical)) items.push(["#/sessions", "nav.sessions"]);
   if (has("program_office", "referral_desk")) items.push(["#/office", "nav.statistics"]);
   return items;
@@ -43,7 +45,7 @@ function renderChrome() {
   const who = document.getElementById("who");
   const out = document.getElementById("logout");
   if (!session.user) { who.textContent = ""; out.hidden = true; return; }
-  const here = location.hash.split("?")[0];
+  const here = location.hash;
   nav.append(h("ul", navItems().map(([href, key]) => h("li", h("a", { href, "aria-current": here === href ? "page" : null }, t(key))))));
   who.textContent = `${session.user.display_name} · ${session.hospital ? session.hospital.name : ""}`;
   out.hidden = false;

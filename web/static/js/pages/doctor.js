@@ -17,7 +17,9 @@ export async function render(main) {
   ];
   const header = h("div.page-head",
     h("h1", county ? t("doctor.title") : t("doctor.title_other")),
-    h("a.btn.primary", { href: "#/referrals/new" }, t("nav.new_referral")));
+    session.hospital && session.hospital.tier === "tertiary"
+      ? h("a.btn.primary", { href: "#/referrals/new?direction=down" }, t("nav.new_down_referral"))
+      : h("a.btn.primary", { href: "#/referrals/new" }, t("nav.new_referral")));
   main.append(header);
   const versions = new Map(); // id → version shown, to mark what changed
   for (const l of lists) {
