@@ -28,14 +28,14 @@ func TestDeskWorksATicketToCompletion(t *testing.T) {
 	desk.shot("board")
 
 	desk.run("claim and accept", 20*time.Second,
-		click(row(first)+` button[data-claim]`),
+		clickLive(row(first)+` button[data-claim]`),
 		wait(`button[data-action="accept"]`),
-		click(`button[data-action="accept"]`),
+		clickLive(`button[data-action="accept"]`),
 		wait(`dialog.modal .bed-summary`),
 		click(`dialog.modal button[type=submit]`),
 		wait(`.badge.status-accepted`))
 	desk.run("schedule a bed", 20*time.Second,
-		click(`button[data-action="schedule"]`),
+		clickLive(`button[data-action="schedule"]`),
 		wait(`#schedule-slot`),
 		keys(`#schedule-slot`, "心内科3病区12床"),
 		click(`dialog.modal button[type=submit]`),
@@ -49,10 +49,10 @@ func TestDeskWorksATicketToCompletion(t *testing.T) {
 	doctor.call("POST", "/referrals/"+first.ID+"/actions/depart", map[string]any{}, tk.Version, nil)
 	desk.run("the departure shows live, then the arrival is recorded", 20*time.Second,
 		wait(`.badge.status-in_transit`),
-		click(`button[data-action="arrive"]`),
+		clickLive(`button[data-action="arrive"]`),
 		wait(`.badge.status-arrived`))
 	desk.run("complete with feedback", 20*time.Second,
-		click(`button[data-action="complete"]`),
+		clickLive(`button[data-action="complete"]`),
 		wait(`#outcome`),
 		choose(`#outcome`, `"discharged"`),
 		keys(`dialog.modal textarea`, "行PCI术，恢复良好，已出院，建议回县医院随访"),
@@ -64,9 +64,9 @@ func TestDeskWorksATicketToCompletion(t *testing.T) {
 	desk.run("reject the second ticket: other needs a note", 20*time.Second,
 		eval(`location.hash = "#/desk"`),
 		wait(row(second)+` button[data-claim]`),
-		click(row(second)+` button[data-claim]`),
+		clickLive(row(second)+` button[data-claim]`),
 		wait(`button[data-action="reject"]`),
-		click(`button[data-action="reject"]`),
+		clickLive(`button[data-action="reject"]`),
 		wait(`#reject-code`),
 		choose(`#reject-code`, `"other"`),
 		click(`dialog.modal button[type=submit]`),

@@ -270,3 +270,10 @@ func keys(sel, v string) chromedp.Action[chromedp.Void] {
 func eval(js string) chromedp.Action[chromedp.Void] { return chromedp.Evaluate[chromedp.Void](js) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// clickLive clicks an element of a list that pushes redraw: finding and
+// clicking it in one step, so a redraw between the two cannot leave the
+// click on a node that is gone.
+func clickLive(sel string) chromedp.Action[chromedp.Void] {
+	return pollTrue(fmt.Sprintf(`(() => { const el = document.querySelector(%q); if (!el) return false; el.click(); return true; })()`, sel))
+}

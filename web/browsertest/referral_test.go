@@ -101,12 +101,12 @@ func TestGreenReferralReachesTheDeskLive(t *testing.T) {
 	// The desk claims it and accepts it into a reserved bed.
 	row := fmt.Sprintf(`#board li.ticket-row[data-number=%q]`, number)
 	desk.run("claim the ticket", 15*time.Second,
-		click(row+` button[data-claim]`),
+		clickLive(row+` button[data-claim]`),
 		pollTrue(`/^#\/referrals\/[\w-]+$/.test(location.hash)`),
 		wait(`button[data-action="accept"]`))
 	desk.shot("claimed")
 	desk.run("open the accept dialog", 15*time.Second,
-		click(`button[data-action="accept"]`),
+		clickLive(`button[data-action="accept"]`),
 		wait(`dialog.modal #bed-pool .bed`))
 	desk.shot("accept with bed pool")
 	desk.run("accept", 15*time.Second,

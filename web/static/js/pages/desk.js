@@ -57,6 +57,7 @@ export async function render(main) {
 
   let items = [];
   let greens = null; // green ticket ids on the board, to notice a new one
+  let drawnSig = ""; // what the board shows, to leave it alone when nothing changed
   const rows = new Map(); // id → the row's countdown element and deadline
 
   async function loadQueue() {
@@ -67,6 +68,11 @@ export async function render(main) {
     const nowGreen = new Set(items.filter((x) => x.green_channel).map((x) => x.id));
     const arrived = greens ? [...nowGreen].filter((x) => !greens.has(x)) : [];
     greens = nowGreen;
+    // A push often changes nothing this board shows (a re-read after a
+    // reconnect, a lease renewed): keep the rows, and with them the focus.
+    const sig = items.map((x) => [x.id, x.version, x.leased_by || "", (x.breached || []).join("+")].join(":")).join("|");
+    if (sig === drawnSig) { tick(); return; }
+    drawnSig = sig;
     const drawn = await Promise.all(items.map(async (it) => {
       let tk = null;
       try { tk = await details(it); } catch { /* gone meanwhile; the next read drops it */ }
@@ -74,7 +80,15 @@ export async function render(main) {
         tk ? hospitalName(tk.referring_hospital_id) : "", tk ? patient(tk.patient_id).catch(() => null) : null]);
       return row(it, tk, dept, from, pt, arrived.includes(it.id));
     }));
+    // Keep the keyboard where it was: the same control of the same ticket.
+    const active = document.activeElement;
+    const activeRow = active && board.contains(active) ? active.closest("li[data-id]") : null;
+    const activeKind = active && active.matches("button[data-claim]") ? "button[data-claim]" : "a";
     clear(board).append(...drawn);
+    if (activeRow) {
+      const again = board.querySelector(`li[data-id="${CSS.escape(activeRow.dataset.id)}"] ${activeKind}`);
+      if (again) again.focus();
+    }
     empty.hidden = items.length > 0;
     counts.textContent = t("desk.counts", { n: items.length, green: nowGreen.size, breached: items.filter((x) => (x.breached || []).length).length });
     tick();

@@ -37,6 +37,9 @@ export async function render(main) {
   async function load(changed) {
     for (const l of lists) {
       const page = await get("/referrals" + qs({ ...l.query, limit: 100 }));
+      const sig = page.items.map((r) => r.id + ":" + r.version).join("|");
+      if (sig === l.sig) continue; // nothing new: keep the rows and the focus
+      l.sig = sig;
       const rows = await Promise.all(page.items.map(async (r) => {
         const other = r.referring_hospital_id === hid ? r.receiving_hospital_id : r.referring_hospital_id;
         const [pt, hn] = await Promise.all([patient(r.patient_id).catch(() => null), hospitalName(other).catch(() => "")]);

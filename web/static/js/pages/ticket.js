@@ -17,13 +17,20 @@ export async function render(main, { args }) {
   const root = h("div.ticket");
   main.append(root);
   let leaseTimer = null;
+  let drawnSig = "";
 
   async function load(flash) {
     const [tk, events, escalations] = await Promise.all([
       get(`/referrals/${id}`), get(`/referrals/${id}/events`), get(`/referrals/${id}/escalations`).catch(() => ({ items: [] })),
     ]);
     r = tk;
-    await draw(events.items, escalations.items, flash);
+    // A re-read that finds nothing new (the stream's "ready", a repeated
+    // notice) leaves the page alone, and the keyboard where it was.
+    const sig = `${r.version}/${events.items.length}/${escalations.items.length}`;
+    if (sig !== drawnSig) {
+      drawnSig = sig;
+      await draw(events.items, escalations.items, flash);
+    }
     keepLease();
   }
 
