@@ -41,10 +41,11 @@ func chromiumPath(t *testing.T) string {
 }
 
 // startServer runs a whole Duikou with the demo province and returns its URL.
-func startServer(t *testing.T) string {
+// Extra flags (short deadlines) go after the defaults.
+func startServer(t *testing.T, flags ...string) string {
 	t.Helper()
-	cfg, err := config.Load([]string{"-demo", "-data-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-shutdown-timeout", "2s"},
-		func(string) string { return "" })
+	args := append([]string{"-demo", "-data-dir", t.TempDir(), "-listen", "127.0.0.1:0", "-shutdown-timeout", "2s"}, flags...)
+	cfg, err := config.Load(args, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

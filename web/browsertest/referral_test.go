@@ -95,7 +95,8 @@ func TestGreenReferralReachesTheDeskLive(t *testing.T) {
 		number, time.Since(submitted).Round(time.Millisecond), time.Since(onTicket).Round(time.Millisecond))
 	desk.run("the green alert shows", 5*time.Second,
 		pollTrue(`!document.querySelector("#green-alert").hidden`),
-		pollTrue(fmt.Sprintf(`document.querySelector("#green-alert").textContent.includes(%q)`, number)))
+		pollTrue(fmt.Sprintf(`document.querySelector("#green-alert").textContent.includes(%q)`, number)),
+		pollTrue(`document.querySelector("#green-alert").dataset.sound === "played"`))
 	desk.shot("green ticket arrived")
 
 	// The desk claims it and accepts it into a reserved bed.

@@ -99,6 +99,12 @@ func (c *client) dept(hospitalID, name string) string {
 // referUp writes and submits an up-referral from doctor to desk's hospital.
 func referUp(t *testing.T, doctor, desk *client, patientName, code, text, priority string) ticket {
 	t.Helper()
+	return refer(t, doctor, desk, patientName, code, text, priority, "")
+}
+
+// refer is referUp on the green channel when category is given.
+func refer(t *testing.T, doctor, desk *client, patientName, code, text, priority, category string) ticket {
+	t.Helper()
 	var pt struct{ ID string }
 	doctor.call("POST", "/patients", map[string]string{"name": patientName, "sex": "female", "birth_date": "1970-05-01", "home_hospital_id": doctor.user.HospitalID}, 0, &pt)
 	var consent struct{ ID string }
@@ -112,6 +118,7 @@ func referUp(t *testing.T, doctor, desk *client, patientName, code, text, priori
 		"diagnoses": []map[string]string{{"code": code, "text": text}}, "reason": "需上级医院进一步诊治", "clinical_summary": "病情见附",
 		"transport": map[string]string{"mode": "hospital_vehicle", "escort": "nurse"}, "consent_id": consent.ID,
 		"requested_window": map[string]string{"from": now.Format(time.RFC3339), "to": now.Add(72 * time.Hour).Format(time.RFC3339)},
+		"green_channel":    category != "", "green_category": category,
 	}, 0, &draft)
 	var sent ticket
 	doctor.call("POST", fmt.Sprintf("/referrals/%s/actions/submit", draft.ID), map[string]any{}, draft.Version, &sent)

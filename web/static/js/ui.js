@@ -236,7 +236,7 @@ export function beep() {
       o.start(now + i * 0.22);
       o.stop(now + i * 0.22 + 0.21);
     }
-    return true;
+    return audio.state !== "closed";
   } catch { return false; }
 }
 // A browser starts audio only after a user gesture; any click unlocks it.

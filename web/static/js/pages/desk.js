@@ -151,7 +151,9 @@ export async function render(main) {
     void alertBar.offsetWidth; // restart the animation
     alertBar.classList.add("pulse");
     alertNow(t("desk.green_arrived") + " " + numbers);
-    if (sound) beep();
+    // Say on the page whether the sound went out (muted, or the browser has
+    // no audio), so a check of the board can tell.
+    alertBar.dataset.sound = sound ? (beep() ? "played" : "unavailable") : "off";
   }
 
   async function loadInbound() {
