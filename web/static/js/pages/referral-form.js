@@ -6,21 +6,25 @@
 // fields the server named.
 import { get, post, put, request, qs, upload, ApiError } from "../api.js";
 import { t } from "../i18n.js";
-import { h, clear, field, select, showErrors, clearErrors, toast, announce, fromLocalInput, dateTime } from "../ui.js";
+import { h, clear, field, select, showErrors, clearErrors, toast, announce, fromLocalInput, toLocalInput, dateTime } from "../ui.js";
 import { session, go } from "../session.js";
 import { hospitalMap, departments } from "../names.js";
 
 const greenCategories = ["chest_pain", "stroke", "trauma", "maternal", "neonatal", "other_critical"];
 
 export async function render(main, { params }) {
-  const down = params.get("direction") === "down";
-  const basedOn = params.get("based_on") || "";
+  // Editing: a draft, or a ticket the receiving desk asked about.
+  const editing = params.get("edit") ? await get(`/referrals/${params.get("edit")}`) : null;
+  const down = editing ? editing.direction === "down" : params.get("direction") === "down";
+  const basedOn = editing ? editing.based_on_id || "" : params.get("based_on") || "";
+  // A ticket the desk asked about is rewritten here and sent back from its page.
+  const answering = editing && editing.status === "info_requested";
   const hid = session.user.hospital_id;
   const state = { patient: null, consentID: "", draft: null, attachments: [], diagnoses: [] };
 
   // A down-referral written from a ticket starts from that ticket.
   let base = null;
-  if (basedOn) base = await get(`/referrals/${basedOn}`);
+  if (basedOn && !editing) base = await get(`/referrals/${basedOn}`);
 
   // ---- patient ----
   const q = h("input#patient-q", { type: "search", autocomplete: "off" });
@@ -231,6 +235,32 @@ export async function render(main, { params }) {
     if (winFrom.value || winTo.value) body.requested_window = { from: fromLocalInput(winFrom.value), to: fromLocalInput(winTo.value) };
     return body;
   }
+  // fill puts a saved ticket back into the form.
+  async function fill(r) {
+    state.draft = r;
+    state.consentID = r.consent_id || "";
+    state.diagnoses = (r.diagnoses || []).map((d) => ({ ...d }));
+    state.attachments = (r.attachments || []).map((a) => ({ ...a }));
+    recvHospital.value = r.receiving_hospital_id || "";
+    await loadRecvDepts();
+    recvDept.value = r.receiving_department_id || "";
+    refDept.value = r.referring_department_id || "";
+    priority.value = r.priority || "";
+    green.checked = !!r.green_channel;
+    greenBox.hidden = !green.checked;
+    greenCat.value = r.green_category || "";
+    risk.value = r.transfer_risk ? String(r.transfer_risk) : "";
+    reason.value = r.reason || "";
+    summary.value = r.clinical_summary || "";
+    treatment.value = r.treatment_given || "";
+    mode.value = (r.transport && r.transport.mode) || "";
+    escort.value = (r.transport && r.transport.escort) || "";
+    if (r.requested_window) { winFrom.value = toLocalInput(new Date(r.requested_window.from)); winTo.value = toLocalInput(new Date(r.requested_window.to)); }
+    drawDx();
+    drawFiles();
+    await choosePatient(await get(`/patients/${r.patient_id}`));
+  }
+
   // save writes the draft (created once, rewritten after).
   async function save() {
     if (!state.draft) state.draft = await post("/referrals", input(), { idempotent: true });
@@ -244,6 +274,7 @@ export async function render(main, { params }) {
       if (!state.patient) throw new ApiError(422, { errors: [{ field: "patient_id", message: t("form.pick_patient_first") }] });
       const d = await save();
       if (!submitting) { toast(t("form.draft_saved")); announce(t("form.draft_saved")); return; }
+      if (answering) { toast(t("form.changes_saved")); go(`#/referrals/${d.id}`); return; }
       const sent = (await request("POST", `/referrals/${d.id}/actions/submit`, { body: {}, ifMatch: d.version })).body;
       toast(t("form.submitted", { number: sent.number }));
       go(`#/referrals/${sent.id}`);
@@ -258,11 +289,16 @@ export async function render(main, { params }) {
   submitBtn.addEventListener("click", () => run(true));
   draftBtn.addEventListener("click", () => run(false));
 
-  main.append(h("div.page-head", h("h1", down ? t("form.title_down") : t("form.title_up")),
-    base ? h("p.muted", t("form.based_on", { number: base.number })) : null), form);
-  await loadRecvDepts();
-  if (base) await choosePatient(await get(`/patients/${base.patient_id}`));
-  else await loadConsents();
+  main.append(h("div.page-head", h("h1", editing ? t("form.title_edit", { number: editing.number || t("ticket.draft_number") }) : down ? t("form.title_down") : t("form.title_up")),
+    base ? h("p.muted", t("form.based_on", { number: base.number })) : null,
+    answering ? h("p.hint", t("ticket.info_question"), " ", editing.info_question) : null), form);
+  if (answering) { draftBtn.hidden = true; submitBtn.textContent = t("form.save_changes"); }
+  if (editing) await fill(editing);
+  else {
+    await loadRecvDepts();
+    if (base) await choosePatient(await get(`/patients/${base.patient_id}`));
+    else await loadConsents();
+  }
   q.focus();
 }
 

@@ -82,6 +82,8 @@ export async function render(main, { args }) {
       h("div.page-head" + (r.green_channel ? ".green-head" : ""),
         h("div", h("h1", h("span.number#ticket-number", r.number || t("ticket.draft_number"))), h("p.badges", statusBadge(r.status), " ", priorityBadge(r))),
         h("div.head-actions",
+          sideOf(r) === "referrer" && ["draft", "info_requested"].includes(r.status)
+            ? h("a.btn#edit-ticket", { href: `#/referrals/new?edit=${r.id}` }, t("action.edit")) : null,
           r.status !== "draft" ? h("a.btn", { href: `/api/v1/referrals/${r.id}/slip`, target: "_blank", rel: "noopener" }, t("ticket.slip")) : null,
           sideOf(r) === "receiver" && r.direction === "up" && ["arrived", "completed", "closed"].includes(r.status)
             ? h("a.btn", { href: `#/referrals/new?direction=down&based_on=${r.id}` }, t("ticket.write_down")) : null)),
