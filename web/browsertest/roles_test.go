@@ -3,6 +3,8 @@ package browsertest
 import (
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // TestEveryRoleHasAHome: each demo role signs in, lands on its own home, the
@@ -16,6 +18,17 @@ func TestEveryRoleHasAHome(t *testing.T) {
 	referUp(t, doctor, deskAPI, "郑伟", "J44.1", "慢性阻塞性肺病伴有急性加重", "routine")
 
 	b := newBrowser(t)
+	visitor := b.page(t, "visitor", base)
+	visitor.run("a wrong password is refused on the page", 15*time.Second,
+		chromedp.Navigate(base+"/"),
+		waitHash("#/login"),
+		keys(`input[name=username]`, "linxi.doctor"),
+		keys(`input[name=password]`, "not-the-password"),
+		click(`form.login-form button[type=submit]`),
+		pollTrue(`!document.querySelector("form.login-form .form-error").hidden`),
+		pollTrue(`location.hash === "#/login"`))
+	visitor.shot("login refused")
+
 	for _, tc := range []struct{ user, home, ready string }{
 		{"linxi.doctor", "#/doctor", `table.list[data-list="out"] tbody tr`},
 		{"sph.desk", "#/desk", `#board li.ticket-row`},

@@ -77,6 +77,8 @@ async function route() {
     console.error(err);
   }
   document.title = `${t("app.name")} · ${main.querySelector("h1") ? main.querySelector("h1").textContent : ""}`;
+  // A new page starts reading at its top, unless it put the focus on a field.
+  if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
 }
 
 async function logout() {
