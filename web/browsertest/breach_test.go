@@ -9,7 +9,7 @@ import (
 // TestBreachIsFlaggedOnTheBoard: with a green channel due to be claimed in
 // two seconds, an unclaimed green ticket turns overdue on the board, is
 // flagged as breached when the deadline watcher escalates it (pushed, no
-// reload), and its page lists the escalation.
+// reload), and its page lists the escalation. "Claim next" then takes it.
 func TestBreachIsFlaggedOnTheBoard(t *testing.T) {
 	base := startServer(t, "-referral-deadlines", "green=2s/4s")
 	b := newBrowser(t)
@@ -32,6 +32,13 @@ func TestBreachIsFlaggedOnTheBoard(t *testing.T) {
 		eval(fmt.Sprintf(`location.hash = "#/referrals/%s"`, tk.ID)),
 		wait(`.escalations li`))
 	desk.shot("escalation on the ticket")
+	desk.run("claim next takes the overdue green ticket", 15*time.Second,
+		eval(`location.hash = "#/desk"`),
+		wait(row),
+		clickLive(`#claim-next`),
+		pollTrue(fmt.Sprintf(`location.hash === "#/referrals/%s"`, tk.ID)),
+		wait(`.badge.status-claimed`),
+		wait(`button[data-action="accept"]`))
 	if bad := desk.problems(); len(bad) > 0 {
 		t.Errorf("console shows problems:\n%v", bad)
 	}
