@@ -30,6 +30,8 @@ func TestDeskWorksATicketToCompletion(t *testing.T) {
 	desk.run("claim and accept", 20*time.Second,
 		clickLive(row(first)+` button[data-claim]`),
 		wait(`button[data-action="accept"]`),
+		// The open page renews the claim's lease and says until when.
+		pollTrue(`/\d{2}:\d{2}:\d{2}/.test(document.querySelector("#lease-until").textContent)`),
 		clickLive(`button[data-action="accept"]`),
 		wait(`dialog.modal .bed-summary`),
 		click(`dialog.modal button[type=submit]`),
@@ -88,8 +90,10 @@ func TestDeskWorksATicketToCompletion(t *testing.T) {
 	if bad := desk.problems(); len(bad) > 0 {
 		var other []string
 		for _, l := range bad {
-			// The refused rejection is a 400 the dialog showed.
-			if !contains(l, "/actions/reject") {
+			// The refused rejection is a 400 the dialog showed; a lease
+			// renewal may be refused (409) while the queue catches up with a
+			// claim, and is retried.
+			if !contains(l, "/actions/reject") && !(contains(l, "409") && contains(l, "/leases/")) {
 				other = append(other, l)
 			}
 		}

@@ -3,7 +3,7 @@
 // member holding the claim keeps its lease renewed while the page is open.
 import { get, request, ApiError } from "../api.js";
 import { t } from "../i18n.js";
-import { h, clear, field, select, dialog, dateTime, toast, announce, toLocalInput, fromLocalInput } from "../ui.js";
+import { h, clear, field, select, dialog, dateTime, timeOnly, toast, announce, toLocalInput, fromLocalInput } from "../ui.js";
 import { live } from "../sse.js";
 import { session, has } from "../session.js";
 import { hospitalName, departmentName, patient, hospitalMap, departments } from "../names.js";
@@ -34,17 +34,45 @@ export async function render(main, { args }) {
     keepLease();
   }
 
+  // keepLease renews the caller's claim every 45 s while the page is open,
+  // and shows until when the ticket is theirs. The first renewal waits a
+  // moment: a claim made on this page reaches the queue (which holds the
+  // lease) a little after the database, and renewing before would be refused.
+  let leasedUntil = "";
+  let retry = null;
+  async function renew() {
+    const el = () => document.getElementById("lease-until");
+    try {
+      const res = await request("POST", `/referral-queues/${r.receiving_hospital_id}/leases/${r.id}`);
+      leasedUntil = res.body.leased_until;
+      if (el()) el().textContent = t("ticket.held_until", { at: timeOnly(leasedUntil) });
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 409) return;
+      // Refused: either the queue has not caught up with the claim yet, or
+      // the claim is gone. The ticket says which.
+      const fresh = await get(`/referrals/${r.id}`).catch(() => null);
+      if (fresh && fresh.status === "claimed" && fresh.claimed_by === session.user.id) {
+        if (el()) el().textContent = t("ticket.lease_pending");
+        clearTimeout(retry);
+        retry = setTimeout(renew, 3000);
+        return;
+      }
+      // Decided meanwhile (accepted, rejected …): nothing was lost.
+      const lost = !fresh || fresh.status === "submitted" || fresh.status === "claimed";
+      if (lost) toast(t("ticket.lease_lost"), "error");
+      stopLease();
+      load();
+    }
+  }
   function keepLease() {
     const mine = r.status === "claimed" && r.claimed_by === session.user.id && has("referral_desk");
     if (mine && !leaseTimer) {
-      leaseTimer = setInterval(async () => {
-        try { await request("POST", `/referral-queues/${r.receiving_hospital_id}/leases/${r.id}`); } catch (err) {
-          if (err instanceof ApiError && err.status === 409) { toast(t("ticket.lease_lost"), "error"); stopLease(); load(); }
-        }
-      }, LEASE_RENEW_MS);
+      leaseTimer = setInterval(renew, LEASE_RENEW_MS);
+      clearTimeout(retry);
+      retry = setTimeout(renew, 1500);
     } else if (!mine) stopLease();
   }
-  function stopLease() { clearInterval(leaseTimer); leaseTimer = null; }
+  function stopLease() { clearInterval(leaseTimer); clearTimeout(retry); leaseTimer = null; }
 
   async function draw(events, escalations, flash) {
     const [pt, fromH, toH, fromD, toD] = await Promise.all([
@@ -101,7 +129,8 @@ export async function render(main, { args }) {
             h("h2#t-actions", t("ticket.actions")),
             actions.length ? h("div.action-list", actions.map((a) => h("button.btn" + (primary(a) ? ".primary" : "") + (danger(a) ? ".danger-quiet" : ""),
               { type: "button", "data-action": a, on: { click: () => act(a) } }, t("action." + a)))) : h("p.muted", t("ticket.no_actions")),
-            r.status === "claimed" && r.claimed_by === session.user.id ? h("p.hint", t("ticket.you_hold")) : null),
+            r.status === "claimed" && r.claimed_by === session.user.id
+              ? [h("p.hint", t("ticket.you_hold")), h("p.hint#lease-until", { "aria-live": "polite" }, leasedUntil ? t("ticket.held_until", { at: timeOnly(leasedUntil) }) : "")] : null),
           h("section.card", { "aria-labelledby": "t-history" },
             h("h2#t-history", t("ticket.history")),
             h("ol.history", events.map((e) => h("li", h("time", dateTime(e.at)), " ", h("strong", t("action." + e.action)),
