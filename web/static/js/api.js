@@ -80,3 +80,13 @@ export function cached(path) {
   return cache.get(path);
 }
 export function clearCache() { cache.clear(); }
+
+// background runs a re-read nobody waits for (after a push). Its failure is
+// logged, except a lost session: that already sent the user to log in, as
+// when a push's re-read overlaps signing out.
+export function background(promise) {
+  return promise.catch((err) => {
+    if (err instanceof ApiError && err.status === 401) return;
+    console.error(err);
+  });
+}

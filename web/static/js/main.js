@@ -3,6 +3,7 @@ import { post, onUnauthorized, clearCache } from "./api.js";
 import { session, has, home, restore, clinical } from "./session.js";
 import { t, lang, setLang, applyStatic } from "./i18n.js";
 import { h, clear, unlockAudio } from "./ui.js";
+import { forgetNames } from "./names.js";
 import * as login from "./pages/login.js";
 import * as doctor from "./pages/doctor.js";
 import * as form from "./pages/referral-form.js";
@@ -82,9 +83,12 @@ async function route() {
 }
 
 async function logout() {
+  // Close the page's live streams first, so none reconnects without a session.
+  if (current) { try { current(); } catch { /* gone anyway */ } current = null; }
   try { await post("/auth/logout"); } catch { /* the session may be gone already */ }
   session.user = null;
   clearCache();
+  forgetNames(); // no patient of this session stays in memory for the next
   location.hash = "#/login";
 }
 
@@ -93,6 +97,8 @@ onUnauthorized(() => {
   if (!session.user) return;
   session.user = null;
   clearCache();
+  forgetNames();
+  forgetNames(); // no patient of this session stays in memory for the next
   location.hash = "#/login";
 });
 

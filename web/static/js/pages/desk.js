@@ -3,7 +3,7 @@
 // deadline, breaches flagged, and a sound and visual alert when a green
 // ticket arrives. Below it, the accepted tickets on their way in (transit
 // and arrival). Both follow pushes; nothing reloads the page.
-import { get, request, qs, ApiError } from "../api.js";
+import { get, request, qs, ApiError, background } from "../api.js";
 import { t } from "../i18n.js";
 import { h, clear, duration, dateTime, timeOnly, toast, announce, alertNow, beep } from "../ui.js";
 import { live } from "../sse.js";
@@ -11,18 +11,17 @@ import { session, go } from "../session.js";
 import { departmentName, hospitalName, patient } from "../names.js";
 import { statusBadge, priorityBadge, diagnosisText, setLiveState } from "../referral-view.js";
 
-const tickets = new Map(); // id → {version, ticket}: the details a row shows
-
-async function details(item) {
-  const c = tickets.get(item.id);
-  if (c && c.version === item.version) return c.ticket;
-  const tk = await get(`/referrals/${item.id}`);
-  tickets.set(item.id, { version: item.version, ticket: tk });
-  return tk;
-}
-
 export async function render(main) {
   const hid = session.user.hospital_id;
+  // The details a row shows, read once per version while the board is open.
+  const tickets = new Map();
+  async function details(item) {
+    const c = tickets.get(item.id);
+    if (c && c.version === item.version) return c.ticket;
+    const tk = await get(`/referrals/${item.id}`);
+    tickets.set(item.id, { version: item.version, ticket: tk });
+    return tk;
+  }
   let sound = localStorage.getItem("duikou.sound") !== "off";
   const soundBtn = h("button.btn#sound-toggle", { type: "button", "aria-pressed": String(sound) }, sound ? t("desk.sound_on") : t("desk.sound_off"));
   soundBtn.addEventListener("click", () => {
@@ -124,7 +123,7 @@ export async function render(main) {
       go(`#/referrals/${it.id}`);
     } catch (err) {
       toast(err instanceof ApiError && (err.status === 409 || err.status === 412) ? t("desk.taken") : err.message, "error");
-      loadQueue();
+      background(loadQueue());
     }
   }
 
@@ -173,8 +172,8 @@ export async function render(main) {
 
   let qTimer = null;
   let iTimer = null;
-  const reloadQueue = () => { clearTimeout(qTimer); qTimer = setTimeout(() => loadQueue().catch(console.error), 60); };
-  const reloadInbound = () => { clearTimeout(iTimer); iTimer = setTimeout(() => loadInbound().catch(console.error), 200); };
+  const reloadQueue = () => { clearTimeout(qTimer); qTimer = setTimeout(() => background(loadQueue()), 60); };
+  const reloadInbound = () => { clearTimeout(iTimer); iTimer = setTimeout(() => background(loadInbound()), 200); };
 
   await Promise.all([loadQueue(), loadInbound()]);
   const onQueue = (ev, name) => {

@@ -1,6 +1,6 @@
 // A clinician's referrals: those the hospital sent and those it receives,
 // updated live from /referrals/stream.
-import { get, qs } from "../api.js";
+import { get, qs, background } from "../api.js";
 import { t } from "../i18n.js";
 import { h, clear, dateTime, announce } from "../ui.js";
 import { live } from "../sse.js";
@@ -62,7 +62,7 @@ export async function render(main) {
   const changed = new Set();
   function reload() {
     clearTimeout(pending);
-    pending = setTimeout(() => { const c = new Set(changed); changed.clear(); load(c).catch(console.error); }, 150);
+    pending = setTimeout(() => { const c = new Set(changed); changed.clear(); background(load(c)); }, 150);
   }
   await load();
   const stream = live("/api/v1/referrals/stream", {

@@ -2,7 +2,7 @@
 // down per month, time to decision by priority band, deadline breaches, and
 // the top up-referral diagnoses per county hospital. Charts are drawn as
 // SVG here (no chart library); each has its figures as a table too.
-import { get, qs, ApiError } from "../api.js";
+import { get, qs, ApiError, background } from "../api.js";
 import { t } from "../i18n.js";
 import { h, svg, clear, field, dayISO, humanSeconds, showErrors, clearErrors } from "../ui.js";
 import { session } from "../session.js";
@@ -48,7 +48,7 @@ export async function render(main) {
           bands.map((b) => { const x = (rep.breaches || []).find((y) => y.band === b) || { claim: 0, decision: 0 }; return [t("band." + b), x.claim, x.decision]; }))),
         h("section.card.chart-card.wide", h("h2", t("stats.top_by_county")), countyDiagnoses(rep.top_diagnoses_by_county || []))));
   }
-  form.addEventListener("submit", (e) => { e.preventDefault(); load().catch(console.error); });
+  form.addEventListener("submit", (e) => { e.preventDefault(); background(load()); });
   await load();
 }
 

@@ -4,7 +4,7 @@
 // channel, transport, attachments; saved as a draft, then submitted. A
 // failed submission keeps the draft, and field errors stand beside the
 // fields the server named.
-import { get, post, put, request, qs, upload, ApiError } from "../api.js";
+import { get, post, put, request, qs, upload, ApiError, background } from "../api.js";
 import { t } from "../i18n.js";
 import { h, clear, field, select, showErrors, clearErrors, toast, announce, fromLocalInput, toLocalInput, dateTime } from "../ui.js";
 import { session, go } from "../session.js";
@@ -73,7 +73,7 @@ export async function render(main, { params }) {
   async function choosePatient(p) {
     state.patient = p;
     clear(chosen).append(h("p", h("strong", p.name), " ", [t("sex." + p.sex), p.birth_date, p.national_id_masked].filter(Boolean).join(" · "),
-      " ", h("button.btn-link", { type: "button", on: { click: () => { state.patient = null; state.consentID = ""; clear(chosen); loadConsents(); q.focus(); } } }, t("form.change"))));
+      " ", h("button.btn-link", { type: "button", on: { click: () => { state.patient = null; state.consentID = ""; clear(chosen); background(loadConsents()); q.focus(); } } }, t("form.change"))));
     clear(results);
     await loadConsents();
   }

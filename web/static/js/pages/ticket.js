@@ -1,7 +1,7 @@
 // One ticket: its content, history and escalations, the actions the caller
 // may take now, and the printable slip. It follows the ticket live; a desk
 // member holding the claim keeps its lease renewed while the page is open.
-import { get, request, ApiError } from "../api.js";
+import { get, request, ApiError, background } from "../api.js";
 import { t } from "../i18n.js";
 import { h, clear, field, select, dialog, dateTime, timeOnly, toast, announce, toLocalInput, fromLocalInput } from "../ui.js";
 import { live } from "../sse.js";
@@ -61,7 +61,7 @@ export async function render(main, { args }) {
       const lost = !fresh || fresh.status === "submitted" || fresh.status === "claimed";
       if (lost) toast(t("ticket.lease_lost"), "error");
       stopLease();
-      load();
+      background(load());
     }
   }
   function keepLease() {
@@ -199,12 +199,12 @@ export async function render(main, { args }) {
   await load();
   const stream = live("/api/v1/referrals/stream", {
     onState: setLiveState,
-    onReady: () => load().catch(console.error),
+    onReady: () => background(load()),
     on: {
       changed: (n) => {
         if (!n || n.id !== id || (r && n.version <= r.version)) return;
         announce(t("live.ticket_changed", { number: n.number || "", status: t("status." + n.status) }));
-        load(true).catch(console.error);
+        background(load(true));
       },
     },
   });
