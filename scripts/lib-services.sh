@@ -6,7 +6,7 @@
 # Typical use:
 #   svc_init_workdir            # SVC_WORK=<fresh temp dir>
 #   trap svc_cleanup EXIT
-#   svc_ensure_packages         # apt-get install what is missing
+#   svc_ensure_packages         # apt-get install what is missing (Chromium too)
 #   svc_start_postgres          # SVC_PG_PORT, SVC_PG_URL
 #   svc_start_redis             # SVC_REDIS_PORT, SVC_REDIS_URL
 #
@@ -25,6 +25,7 @@ SVC_REDIS_PIDFILE=""
 SVC_REDIS_PORT=""
 SVC_REDIS_URL=""
 SVC_APT_UPDATED=""
+SVC_CHROMIUM=""       # path to Debian's Chromium (the browser tests)
 
 svc_log() { printf '==> %s\n' "$*" >&2; }
 svc_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -110,13 +111,29 @@ svc_apt_install() {
         apt-get -o DPkg::Lock::Timeout=300 install -y "$@"
 }
 
-# svc_ensure_packages installs PostgreSQL, Redis and (for -race) a C compiler
-# from Debian packages when they are missing, then locates them.
+# svc_find_chromium sets SVC_CHROMIUM to Debian's Chromium, if installed.
+svc_find_chromium() {
+    SVC_CHROMIUM=""
+    [[ -x /usr/bin/chromium ]] || return 1
+    SVC_CHROMIUM=/usr/bin/chromium
+}
+
+# svc_have_cjk_fonts: the UI is in Chinese; without a CJK font the browser
+# tests' screenshots show empty boxes.
+svc_have_cjk_fonts() {
+    command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh-cn family 2>/dev/null | grep -q .
+}
+
+# svc_ensure_packages installs PostgreSQL, Redis, (for -race) a C compiler
+# and (for the browser tests) Chromium with a CJK font from Debian packages
+# when they are missing, then locates them.
 svc_ensure_packages() {
     local -a pkgs=()
     svc_find_pg_bin || pkgs+=(postgresql)
     svc_find_redis || pkgs+=(redis-server)
     svc_have_cc || pkgs+=(gcc libc6-dev)
+    svc_find_chromium || pkgs+=(chromium)
+    svc_have_cjk_fonts || pkgs+=(fonts-noto-cjk)
     if ((${#pkgs[@]})); then
         svc_log "missing: ${pkgs[*]}"
         svc_apt_install "${pkgs[@]}"
@@ -124,8 +141,10 @@ svc_ensure_packages() {
     svc_find_pg_bin || svc_die "no initdb/pg_ctl/postgres found (looked in /usr/lib/postgresql/*/bin and PATH)"
     svc_find_redis || svc_die "no redis-server found"
     svc_have_cc || svc_die "no C compiler found (go test -race needs gcc)"
+    svc_find_chromium || svc_die "no Chromium found at /usr/bin/chromium (the browser tests need it)"
     svc_log "postgres binaries: $SVC_PG_BIN ($("$SVC_PG_BIN/postgres" --version))"
     svc_log "redis-server: $SVC_REDIS_SERVER ($("$SVC_REDIS_SERVER" --version | cut -d' ' -f1-3))"
+    svc_log "chromium: $SVC_CHROMIUM ($("$SVC_CHROMIUM" --version 2>/dev/null || echo "version unknown"))"
 }
 
 # --- ports and processes -----------------------------------------------------

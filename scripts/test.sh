@@ -3,8 +3,8 @@
 #
 #   scripts/test.sh [go test args...]     (or: make test ARGS='...')
 #
-# Steps: go vet ./..., a gofmt check, then install PostgreSQL/Redis (Debian
-# packages) if missing, start private instances on free ports on 127.0.0.1,
+# Steps: go vet ./..., a gofmt check, then install PostgreSQL, Redis and
+# Chromium with a CJK font (Debian packages) if missing, start private instances on free ports on 127.0.0.1,
 # run `go test -race -count=1 -timeout 25m` with the extra arguments (default
 # package pattern ./...), stop the servers and remove all temp files.
 #
@@ -15,6 +15,9 @@
 #   DUIKOU_TEST_PG_BIN        dir with initdb, pg_ctl, postgres, pg_isready
 #   DUIKOU_TEST_REDIS_SERVER  path to redis-server
 #   DUIKOU_TEST_PG_USER       user to run postgres as (via runuser) when root; empty otherwise
+#   DUIKOU_TEST_CHROMIUM      /usr/bin/chromium, for the browser tests (web/browsertest)
+#   DUIKOU_TEST_ARTIFACTS     where browser tests also save screenshots and console logs
+#                             (default: test-artifacts/ in the repository)
 #   TMPDIR                    a directory inside this run's temp dir (removed at the end,
 #                             and any process left running with its cwd there is killed)
 #
@@ -91,6 +94,8 @@ export DUIKOU_TEST_SERVICES=required
 export DUIKOU_TEST_PG_BIN=$SVC_PG_BIN
 export DUIKOU_TEST_REDIS_SERVER=$SVC_REDIS_SERVER
 export DUIKOU_TEST_PG_USER=$SVC_PG_USER
+export DUIKOU_TEST_CHROMIUM=$SVC_CHROMIUM
+export DUIKOU_TEST_ARTIFACTS=${DUIKOU_TEST_ARTIFACTS:-$ROOT/test-artifacts}
 export CGO_ENABLED=1 # the race detector needs cgo
 
 # --- tests ---------------------------------------------------------------------

@@ -548,6 +548,9 @@ func matrix() []row {
 			return request{path: "/api/v1/sessions/" + f.sessionOf(s) + "/ws"}
 		}, only(http.StatusUpgradeRequired)},
 
+		// Reference data: the ICD-10 code list, for every signed-in user.
+		{"GET", "/api/v1/icd10", fixed("/api/v1/icd10?q=I21"), only(http.StatusOK)},
+
 		// Audit: auditors only.
 		{"GET", "/api/v1/audit-events", fixed("/api/v1/audit-events"), only(http.StatusOK, auth.Auditor)},
 		{"GET", "/api/v1/audit-events/verify", fixed("/api/v1/audit-events/verify"), only(http.StatusOK, auth.Auditor)},

@@ -24,6 +24,7 @@ import (
 	"duikou/internal/secret"
 	"duikou/internal/store"
 	"duikou/referral"
+	"duikou/referral/icd10"
 )
 
 // services are the domain services of one instance.
@@ -115,6 +116,9 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	d.ReferralStream = referrals.NewChanges(s.referrals, queues)
 	d.SessionStream = consults.NewChanges(s.consults, queues)
 	d.Stopping = a.stopping
+	if d.ICD10, err = icd10.Load(); err != nil {
+		return err
+	}
 	d.Slips = referrals.NewSlips(s.referrals, store.NewPatients(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB))
 	// The program's records; an agreement's reserved beds set the referral
 	// bed pools in the agreement's transaction. A Config built in code

@@ -103,6 +103,8 @@ type Deps struct {
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
+	// ICD10 is the diagnosis code list the referral form searches.
+	ICD10 CodeList
 	// Web serves the browser UI for every path outside the API.
 	Web http.Handler
 }
@@ -189,6 +191,7 @@ func (a *API) Handler() http.Handler {
 			a.mountSessions(r)
 			a.mountSessionJoin(r)
 			a.mountProgram(r)
+			a.mountICD10(r)
 		})
 	})
 	// Pages residents read without logging in.

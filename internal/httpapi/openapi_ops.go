@@ -15,6 +15,7 @@ import (
 	"duikou/internal/programs"
 	"duikou/internal/rtc"
 	"duikou/referral"
+	"duikou/referral/icd10"
 )
 
 // Query parameters shared by every list.
@@ -310,6 +311,13 @@ func operations() []operation {
 			Response: List[program.Trainee]{}, Query: paged(qPairing, qProgramHospital, qProgramStaff)},
 		{Method: http.MethodPost, Path: "/api/v1/trainees", Summary: "Record a recipient staff member sent to the supporting hospital to study: who, host department, from, to", Tag: "program", Roles: programOffice,
 			Request: program.TraineeInput{}, Response: program.Trainee{}, Status: http.StatusCreated},
+
+		// ---- Reference data ----
+		{Method: http.MethodGet, Path: "/api/v1/icd10", Summary: "Search the ICD-10 code list shipped with the product (a curated list of common categories and the subdivisions referrals carry most, with Simplified Chinese and English names) by code, with or without the dot, or by part of a name; exact code first, then code prefixes, then names; any signed-in user, not audited (no patient data)", Tag: "referrals",
+			Response: List[icd10.Code]{}, Query: []queryParam{
+				{"q", "a code (I21, i21.0) or part of a name (心肌梗死, infarction)"},
+				{"limit", "at most this many, 1–50 (default 20)"},
+			}},
 
 		// ---- Audit ----
 		{Method: http.MethodGet, Path: "/api/v1/audit-events", Summary: "Search the audit log, newest first (the search is itself audited)", Tag: "audit", Roles: auditors,
