@@ -127,7 +127,7 @@ func newReportWorld(t *testing.T, db sqldb.DB, countyName string) *reportWorld {
 		must(err)
 		return x
 	}
-	a := posting(w.doctorA, "王主治", "attending_physician", "2026-01-05") // on time
+	a := posting(w.doctorA, "王主治", "attending_physician", "2026-01-05")        // on time
 	b := posting(w.doctorB, "李副主任", "associate_chief_physician", "2026-01-10") // late
 	log := func(x program.Posting, day string, confirmed bool, c program.WorkCounts) {
 		l := program.WorkLog{ID: newID(), PostingID: x.ID, Day: day, Counts: c, TechniqueNames: []string{}, EnteredBy: w.userA, EnteredAt: at(day)}
@@ -195,8 +195,8 @@ func newReportWorld(t *testing.T, db sqldb.DB, countyName string) *reportWorld {
 		}
 		must(cs.CreateSession(ctx, s))
 	}
-	session(consult.Consult, consult.Acknowledged, w.county.ID, w.tert.ID, w.countyDoc, []string{w.userA}, "2026-03-12")  // A's consultation
-	session(consult.TeachingRound, consult.Ended, w.county.ID, w.tert.ID, w.countyDoc, []string{w.userA}, "2026-03-15")   // A's teaching round
+	session(consult.Consult, consult.Acknowledged, w.county.ID, w.tert.ID, w.countyDoc, []string{w.userA}, "2026-03-12")   // A's consultation
+	session(consult.TeachingRound, consult.Ended, w.county.ID, w.tert.ID, w.countyDoc, []string{w.userA}, "2026-03-15")    // A's teaching round
 	session(consult.MDT, consult.OpinionSigned, w.county.ID, w.tert.ID, w.userA, []string{w.userA, w.userB}, "2026-03-18") // A requests and sits: once for A, once for B
 	session(consult.Consult, consult.Scheduled, w.county.ID, w.tert.ID, w.countyDoc, []string{w.userA}, "2026-03-20")      // not held
 	session(consult.ImagingReview, consult.Ended, w.county.ID, w.tert.ID, w.countyDoc, []string{newID()}, "2026-03-22")    // held, nobody posted
@@ -219,11 +219,11 @@ func newReportWorld(t *testing.T, db sqldb.DB, countyName string) *reportWorld {
 	ticket(referral.Up, w.county.ID, w.tert.ID, "2026-03-04", "I21.0")
 	ticket(referral.Up, w.county.ID, w.tert.ID, "2026-03-05", "I21.0")
 	ticket(referral.Down, w.tert.ID, w.county.ID, "2026-03-06", "I21.0")
-	ticket(referral.Up, w.other.ID, w.tert.ID, "2026-03-07", "J18.9")   // the other pairing
-	ticket(referral.Up, w.county.ID, w.tert.ID, "2024-05-01", "I21.0")  // within three years
-	ticket(referral.Up, w.county.ID, w.tert.ID, "2025-05-01", "K35.8")  // two K35.8: under the small-cell
-	ticket(referral.Up, w.county.ID, w.tert.ID, "2025-06-01", "K35.8")  // threshold, hidden
-	ticket(referral.Up, w.county.ID, w.tert.ID, "2023-03-01", "C34.9")  // more than three years before April 2026
+	ticket(referral.Up, w.other.ID, w.tert.ID, "2026-03-07", "J18.9")  // the other pairing
+	ticket(referral.Up, w.county.ID, w.tert.ID, "2024-05-01", "I21.0") // within three years
+	ticket(referral.Up, w.county.ID, w.tert.ID, "2025-05-01", "K35.8") // two K35.8: under the small-cell
+	ticket(referral.Up, w.county.ID, w.tert.ID, "2025-06-01", "K35.8") // threshold, hidden
+	ticket(referral.Up, w.county.ID, w.tert.ID, "2023-03-01", "C34.9") // more than three years before April 2026
 
 	w.reports = programs.NewReports(st, dir, store.NewUsers(db), cs, refs, audit.NewLog(store.NewAuditLog(db), nil),
 		program.Config{}, func() time.Time { return w.now })
