@@ -37,6 +37,7 @@ import (
 	"duikou/internal/directory"
 	"duikou/internal/program"
 	"duikou/internal/referrals"
+	"duikou/internal/sqldb"
 	"duikou/internal/store"
 	"duikou/referral"
 )
@@ -93,12 +94,12 @@ type Reports struct {
 	now      func() time.Time
 }
 
-// NewReports builds the report service; clock nil means time.Now, a zero
+// NewReports builds the report service; clock nil means sqldb.Now, a zero
 // cfg the program's defaults.
 func NewReports(st program.Store, dir ReportDirectory, users Users, sessions Sessions, refs referrals.StatsStore,
 	rec audit.Recorder, cfg program.Config, clock func() time.Time) *Reports {
 	if clock == nil {
-		clock = time.Now
+		clock = sqldb.Now
 	}
 	if cfg.Criteria == nil {
 		cfg = program.DefaultConfig()
