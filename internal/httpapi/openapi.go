@@ -125,8 +125,8 @@ func buildOpenAPI(ops []operation) map[string]any {
 		if len(op.RawResponse) > 0 {
 			// Beside a JSON answer (a report also exported as files), or alone.
 			c := binaryContent(op.RawResponse)
-			if json, isMap := ok["content"].(map[string]any); isMap {
-				maps.Copy(c, json)
+			if js, isMap := ok["content"].(map[string]any); isMap {
+				maps.Copy(c, js)
 			}
 			ok["content"] = c
 		}
