@@ -296,6 +296,25 @@ func programMatrix() []row {
 			return request{path: "/api/v1/trainees", body: map[string]any{"pairing_id": f.pairing[s], "staff_id": f.prog(s).recStaff,
 				"host_department": "心内科", "starts_on": "2026-01-01", "ends_on": "2026-03-31"}}
 		}, progCreateRule},
+
+		// Reports: a pairing's or a hospital's within reach, as its records.
+		{"GET", "/api/v1/program-reports", func(f *fixture, r auth.Role, s scope) request {
+			if f.seq()%2 == 0 {
+				return request{path: "/api/v1/program-reports?format=xlsx&period=" + today()[:7] + "&pairing_id=" + f.pairing[s]}
+			}
+			return request{path: "/api/v1/program-reports?period=" + today()[:4] + "-Q1&hospital_id=" + f.hospital[s]}
+		}, progReadRule},
+		{"GET", "/api/v1/program-reports/compliance", func(f *fixture, _ auth.Role, s scope) request {
+			return request{path: "/api/v1/program-reports/compliance?format=csv&year=" + today()[:4] + "&pairing_id=" + f.pairing[s]}
+		}, progReadRule},
+		{"GET", "/api/v1/program-reports/reminders", func(*fixture, auth.Role, scope) request {
+			return request{path: "/api/v1/program-reports/reminders"}
+		}, func(r auth.Role, _ scope) int {
+			if r == auth.ProgramOffice {
+				return http.StatusOK
+			}
+			return http.StatusForbidden
+		}},
 	}
 }
 

@@ -133,6 +133,10 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		return err
 	}
 	d.Program = s.programs
+	// Reports read the records, Duikou's own sessions and the referral
+	// tickets (through the referral statistics' tally).
+	d.ProgramReports = programs.NewReports(store.NewProgram(a.DB), store.NewDirectory(a.DB), store.NewUsers(a.DB),
+		store.NewConsults(a.DB), store.NewReferrals(a.DB), s.audit, terms, nil)
 	d.ReferralStats = referrals.NewStats(store.NewReferrals(a.DB), s.audit, nil, deadlines, 0)
 	d.Sessions = s.consults
 	// Every instance relays: the queue applies each change once whatever

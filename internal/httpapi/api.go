@@ -100,6 +100,8 @@ type Deps struct {
 	SessionSocket http.Handler
 	// Program keeps the paired-support program's records.
 	Program ProgramService
+	// ProgramReports computes the program's reports and exports them.
+	ProgramReports ProgramReportService
 	// Idempotency and Tx make creating POSTs safe to retry.
 	Idempotency IdempotencyStore
 	Tx          TxRunner
@@ -192,6 +194,7 @@ func (a *API) Handler() http.Handler {
 			a.mountSessionJoin(r)
 			a.mountProgram(r)
 			a.mountICD10(r)
+			a.mountProgramReports(r)
 		})
 	})
 	// Pages residents read without logging in.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"reflect"
 	"sort"
@@ -32,7 +33,8 @@ type operation struct {
 	// Summary says what the body holds.
 	ContentType string
 	// RawRequest and RawResponse list the media types of a body sent or
-	// answered as bytes (a file) instead of JSON.
+	// answered as bytes (a file) instead of JSON, or, with a Response,
+	// besides it (a report answered as JSON or exported as a file).
 	RawRequest  []string
 	RawResponse []string
 	// Headers are request headers the operation reads.
@@ -121,7 +123,12 @@ func buildOpenAPI(ops []operation) map[string]any {
 			ok["content"] = map[string]any{op.ContentType: map[string]any{"schema": map[string]any{"type": "string"}}}
 		}
 		if len(op.RawResponse) > 0 {
-			ok["content"] = binaryContent(op.RawResponse)
+			// Beside a JSON answer (a report also exported as files), or alone.
+			c := binaryContent(op.RawResponse)
+			if js, isMap := ok["content"].(map[string]any); isMap {
+				maps.Copy(c, js)
+			}
+			ok["content"] = c
 		}
 		responses := map[string]any{strconv.Itoa(status): ok, "default": map[string]any{"$ref": "#/components/responses/Problem"}}
 		o["responses"] = responses

@@ -25,6 +25,7 @@ var (
 	// Program records' lists.
 	qPairing         = queryParam{"pairing_id", "only this pairing"}
 	qProgramHospital = queryParam{"hospital_id", "only pairings with this hospital on either side"}
+	qReportFormat    = queryParam{"format", "json (default), csv, xlsx or html; else taken from Accept"}
 	qProgramStaff    = queryParam{"staff_id", "only this staff member's (postings: a doctor's record with its appraisals; trainees: their stays)"}
 )
 
@@ -264,6 +265,25 @@ func operations() []operation {
 		{Method: http.MethodGet, Path: socketPattern, Summary: "The room's WebSocket (subprotocol duikou.v1): upgrade from an allowed Origin, then send {\"type\":\"join\",\"seq\":1,\"payload\":{\"room\":…,\"token\":…}} within 10 s, or offer the subprotocol duikou.token.<token> too. No session cookie is needed or read: the join token authorises. A plain GET answers 426", Tag: "sessions", Public: true,
 			Status: http.StatusSwitchingProtocols},
 
+		// ---- Program reports ----
+		{Method: http.MethodGet, Path: "/api/v1/program-reports", Summary: "A program report (对口支援工作报告) of one scope — pairing_id, hospital_id, or province (with county) for the program office — for a period " +
+			"(a month 2026-03, quarter 2026-Q1, half year 2026-H1 — the half-year report due 20 June / 20 December — or year 2026, in Asia/Shanghai): " +
+			"workload from confirmed work logs (unconfirmed entries counted apart, not summed) plus Duikou's own consultations and teaching rounds of the posted doctors (each session once per posting), " +
+			"attendance, monthly evaluations (averages, late, overdue), arrivals, trainees, Duikou sessions held by kind (ended, opinion signed, acknowledged), referrals up and down (a pairing: between its two hospitals) " +
+			"and the top 4 up-referral diagnoses per county hospital over the three years ending with the period (counts under 3 hidden); pairing and hospital reports carry each pairing's compliance checklist. " +
+			"format=json (default), csv (UTF-8 with BOM), xlsx (a sheet per table) or html (a printable A4 page in Chinese), or the same by Accept. " +
+			"Program offices read hospitals and pairings within reach, a pairing's staff their own pairings and hospital; at most a year, 500 hospitals, 2,000 postings, 50,000 sessions, 200,000 referrals (422 beyond). Audited",
+			Tag: "program", Roles: programReaders, Response: programs.Report{}, RawResponse: []string{"text/csv", xlsxType, "text/html"}, Query: []queryParam{
+				{"pairing_id", "one pairing"}, {"hospital_id", "one hospital and its pairings"},
+				{"province", "a province (program office only)"}, {"county", "a county of the province"},
+				{"period", "2026-03, 2026-Q1, 2026-H1 or 2026 (required)"}, qReportFormat}},
+		{Method: http.MethodGet, Path: "/api/v1/program-reports/compliance", Summary: "A pairing's compliance checklist for a year against the program's minimums (an activity and training each quarter, a free clinic each half year, 2 recipient staff studying a month or more, team composition) " +
+			"and its agreement's commitments (teams, days of service, trainees): green met; amber not yet met while the quarter, half or year is running, or met only by an accepted override; red a period ended without it, a breach nobody accepted, or no agreement. Each with its reason. Audited",
+			Tag: "program", Roles: programReaders, Response: programs.PairingCompliance{}, RawResponse: []string{"text/csv", xlsxType, "text/html"}, Query: []queryParam{
+				{"pairing_id", "the pairing (required)"}, {"year", "e.g. 2026 (required)"}, qReportFormat}},
+		{Method: http.MethodGet, Path: "/api/v1/program-reports/reminders", Summary: "Half-year reports (半年报) due: one per active pairing the program office sees, shown from 14 days before the due day (20 June, 20 December) until it; the document itself is GET /program-reports?period=YYYY-H1&format=html", Tag: "program", Roles: programOffice,
+			Response: ReminderList{}},
+
 		// ---- Program records: agreements, postings, attendance, evaluations, work logs, clinics, trainees ----
 		{Method: http.MethodGet, Path: "/api/v1/agreements", Summary: "List pairing agreements (对口支援协议书) of the caller's pairings (a program office: every pairing whose two hospitals it reaches)", Tag: "program", Roles: programReaders,
 			Response: List[program.Agreement]{}, Query: paged(qPairing, qProgramHospital)},
@@ -299,7 +319,7 @@ func operations() []operation {
 			Request: program.EvaluationInput{}, Response: program.Evaluation{}, IfMatch: true},
 		{Method: http.MethodGet, Path: "/api/v1/postings/{postingID}/work-logs", Summary: "A posting's work log by day", Tag: "program", Roles: programReaders,
 			Response: WorkLogList{}},
-		{Method: http.MethodPost, Path: "/api/v1/postings/{postingID}/work-logs", Summary: "The posted doctor enters a day's work: outpatients, ward rounds, operations, demonstrations, teaching rounds, lectures, case discussions, consultations, people trained, free clinics and people served, new techniques", Tag: "program", Roles: programDoctor,
+		{Method: http.MethodPost, Path: "/api/v1/postings/{postingID}/work-logs", Summary: "The posted doctor enters a day's work: outpatients, ward rounds, operations, demonstrations, teaching rounds, lectures, case discussions, consultations, people trained, free clinics and people served, new techniques. Consultations and teaching rounds are those held outside Duikou: the reports add Duikou's own sessions of the doctor, never entered", Tag: "program", Roles: programDoctor,
 			Request: program.WorkLogInput{}, Response: program.WorkLog{}, Status: http.StatusCreated},
 		{Method: http.MethodPost, Path: "/api/v1/postings/{postingID}/work-logs/{logID}/confirmation", Summary: "The recipient hospital's program office confirms a work log entry (once; again is 409)", Tag: "program", Roles: programOffice,
 			Response: program.WorkLog{}},

@@ -24,7 +24,8 @@ type ReferralStatsQuery struct {
 }
 
 // ReferralStatRow is what statistics need of one ticket: the ticket with
-// only its counted fields filled, and the referring hospital's name and
+// only its counted fields filled (and both hospitals, so that a pairing's
+// report keeps the tickets between its two hospitals), and the referring hospital's name and
 // tier.
 type ReferralStatRow struct {
 	Ticket       referral.Referral
@@ -53,7 +54,7 @@ func (s *Referrals) ReferralStats(ctx context.Context, q ReferralStatsQuery, fn 
 	where := " WHERE " + strings.Join(w.conds, " AND ")
 	w.args = append(w.args, q.Limit)
 	rows, err := s.db.Query(ctx, `SELECT r.direction, r.priority, r.green_channel, r.status,
-		r.referring_hospital_id, r.submitted_at, r.queued_at, r.claimed_at, r.decided_at, r.claim_by, r.decide_by,
+		r.referring_hospital_id, r.receiving_hospital_id, r.submitted_at, r.queued_at, r.claimed_at, r.decided_at, r.claim_by, r.decide_by,
 		CASE WHEN r.direction = 'up' THEN r.diagnoses ELSE '[]' END, COALESCE(h.name, ''), COALESCE(h.tier, '')
 		FROM referrals r LEFT JOIN hospitals h ON h.id = r.referring_hospital_id`+where+
 		fmt.Sprintf(" LIMIT $%d", len(w.args)), w.args...)
@@ -65,7 +66,7 @@ func (s *Referrals) ReferralStats(ctx context.Context, q ReferralStatsQuery, fn 
 		var row ReferralStatRow
 		t := &row.Ticket
 		var direction, priority, status, diagnoses string
-		if err := rows.Scan(&direction, &priority, &t.GreenChannel, &status, &t.ReferringHospitalID,
+		if err := rows.Scan(&direction, &priority, &t.GreenChannel, &status, &t.ReferringHospitalID, &t.ReceivingHospitalID,
 			&t.SubmittedAt, &t.QueuedAt, &t.ClaimedAt, &t.DecidedAt, &t.ClaimBy, &t.DecideBy, &diagnoses, &row.ReferrerName, &row.ReferrerTier); err != nil {
 			return err
 		}

@@ -67,7 +67,7 @@ func TestReferralStatsReadsTheScopeRangeAndColumnsAsked(t *testing.T) {
 		}
 		// Diagnoses are read of up-referrals only; nothing else is read.
 		if down.Ticket.Direction != referral.Down || down.ReferrerTier != "tertiary" || len(down.Ticket.Diagnoses) != 0 ||
-			down.Ticket.PatientID != "" || down.Ticket.ReceivingHospitalID != "" || down.Ticket.Reason != "" {
+			down.Ticket.PatientID != "" || down.Ticket.ReceivingHospitalID != county.ID || down.Ticket.Reason != "" {
 			t.Errorf("down row: %+v", down)
 		}
 
