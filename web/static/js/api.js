@@ -5,6 +5,16 @@
 const state = { csrf: "", onUnauthorized: () => {} };
 
 export function setCSRF(token) { state.csrf = token || ""; }
+
+// Every request of a signed-in session can be called off at once: signing
+// out aborts what the page still has in flight, so no answer of the old
+// session arrives (as a 401) after it ended.
+let inFlight = new AbortController();
+export function abortAll() {
+  inFlight.abort();
+  inFlight = new AbortController();
+}
+export const aborted = (err) => err && err.name === "AbortError";
 export function onUnauthorized(fn) { state.onUnauthorized = fn; }
 
 // ApiError is a refused request. fields maps a field name as the server
@@ -42,7 +52,8 @@ export async function request(method, path, opts = {}) {
   if (!["GET", "HEAD"].includes(method)) headers["X-CSRF-Token"] = state.csrf;
   if (opts.ifMatch) headers["If-Match"] = `"${opts.ifMatch}"`;
   if (opts.idempotent) headers["Idempotency-Key"] = typeof opts.idempotent === "string" ? opts.idempotent : newKey();
-  const res = await fetch("/api/v1" + path, { method, headers, body, credentials: "same-origin", signal: opts.signal });
+  const signal = opts.signal ? AbortSignal.any([inFlight.signal, opts.signal]) : inFlight.signal;
+  const res = await fetch("/api/v1" + path, { method, headers, body, credentials: "same-origin", signal });
   let data = null;
   const ctype = res.headers.get("Content-Type") || "";
   if (res.status !== 204 && (ctype.includes("json"))) data = await res.json();
@@ -86,7 +97,7 @@ export function clearCache() { cache.clear(); }
 // when a push's re-read overlaps signing out.
 export function background(promise) {
   return promise.catch((err) => {
-    if (err instanceof ApiError && err.status === 401) return;
+    if ((err instanceof ApiError && err.status === 401) || aborted(err)) return;
     console.error(err);
   });
 }

@@ -1,5 +1,5 @@
 // The app shell: session, navigation per role, the hash router, language.
-import { post, onUnauthorized, clearCache } from "./api.js";
+import { post, onUnauthorized, clearCache, abortAll, aborted } from "./api.js";
 import { session, has, home, restore, clinical } from "./session.js";
 import { t, lang, setLang, applyStatic } from "./i18n.js";
 import { h, clear, unlockAudio } from "./ui.js";
@@ -74,6 +74,7 @@ async function route() {
     const cleanup = await r.page.render(main, { args, params, path });
     current = typeof cleanup === "function" ? cleanup : null;
   } catch (err) {
+    if (aborted(err)) return; // signed out while the page was loading
     main.append(h("section.card", h("h1", t("page.failed")), h("p", String(err.message || err))));
     console.error(err);
   }
@@ -85,6 +86,7 @@ async function route() {
 async function logout() {
   // Close the page's live streams first, so none reconnects without a session.
   if (current) { try { current(); } catch { /* gone anyway */ } current = null; }
+  abortAll(); // and its requests still in flight
   try { await post("/auth/logout"); } catch { /* the session may be gone already */ }
   session.user = null;
   clearCache();
