@@ -107,7 +107,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	// the number of deliveries, and the relays share the outbox rows.
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, deadlines, a.log)
 	s.referrals.OnChange(relay.Wake)
-	go relay.Run(a.stopping, 250*time.Millisecond, 5*time.Second)
+	go relay.Run(a.stopping, 250*time.Millisecond, 30*time.Second)
 	// Every instance runs the watcher; the lease lets one tick at a time.
 	lease, err := kv.NewLease(a.KV, "referral-deadlines", referrals.NewInstanceID(), 15*time.Second)
 	if err != nil {
