@@ -36,6 +36,10 @@ type services struct {
 }
 
 // wire builds the domain services on the open database and Redis.
+// directoryCacheTTL bounds how long a hospital or pairing changed through
+// another instance may still be seen as it was (directory.ReadCache).
+const directoryCacheTTL = 5 * time.Second
+
 func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	key, err := a.dataKey()
 	if err != nil {
@@ -59,10 +63,16 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 
 	s := &a.svc
 	s.audit = audit.NewLog(store.NewAuditLog(a.DB), nil)
-	s.directory = directory.NewService(a.DB, store.NewDirectory(a.DB), s.audit)
+	// Every request's reach and every referral's route read hospitals and
+	// pairings: they are kept for a few seconds per instance (see
+	// directory.ReadCache for how stale they may be); the directory's own
+	// changes read the database and empty the cache.
+	dirCache := directory.NewReadCache(store.NewDirectory(a.DB), directoryCacheTTL)
+	s.directory = directory.NewService(a.DB, dirCache.Forgetting(store.NewDirectory(a.DB)), s.audit)
+	reach := directory.NewService(a.DB, dirCache, s.audit).Reach
 	s.patients = patient.NewService(a.DB, store.NewPatients(a.DB), box, s.audit)
 	s.referrals = referrals.NewService(a.DB, store.NewReferrals(a.DB), s.audit, s.patients,
-		referrals.NewDirectoryRoutes(store.NewDirectory(a.DB), nil), nil, deadlines)
+		referrals.NewDirectoryRoutes(dirCache, nil), nil, deadlines)
 	s.beds = referrals.NewBeds(s.referrals, store.NewReferrals(a.DB), store.NewDirectory(a.DB))
 	blobs, err := a.openBlobs()
 	if err != nil {
@@ -78,7 +88,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
 		Limiter: kv.NewLimiter(a.KV),
-		Reach:   s.directory.Reach,
+		Reach:   reach,
 		CSRFKey: box.Derive("csrf"),
 		Log:     a.log,
 	})
