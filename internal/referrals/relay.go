@@ -286,6 +286,7 @@ func (r *Relay) Run(ctx context.Context, period, rebuildEvery time.Duration) {
 			r.log.InfoContext(ctx, "referral queues rebuilt from the database")
 		}
 	}
+	r.lost.Store(false) // what Flush saw before Run, the first check covers
 	check()
 	go r.q.WatchConnection(ctx, func() {
 		r.lost.Store(true)
