@@ -511,15 +511,25 @@ func (q *Referrals) Rebuild(ctx context.Context, source OpenTickets) (int, error
 	}
 	now := q.opt.Now()
 	const batch = 1000
+	// A full pipeline goes to Redis from another goroutine while the next
+	// one fills from the database, so the two round trips overlap.
+	sends, sent := make(chan redis.Pipeliner, 1), make(chan error, 1)
+	go func() {
+		var first error
+		for p := range sends {
+			if _, err := p.Exec(ctx); err != nil && first == nil {
+				first = err
+			}
+		}
+		sent <- first
+	}()
 	pipe := q.conn.Pipeline()
 	n, pending := 0, 0
-	flush := func() error {
-		if pending == 0 {
-			return nil
+	flush := func() {
+		if pending > 0 {
+			sends <- pipe
+			pipe, pending = q.conn.Pipeline(), 0
 		}
-		_, err := pipe.Exec(ctx)
-		pending = 0
-		return err
 	}
 	err := source.ForEachQueued(ctx, func(e Entry) error {
 		cid, err := compactID(e.ID)
@@ -540,12 +550,16 @@ func (q *Referrals) Rebuild(ctx context.Context, source OpenTickets) (int, error
 		}
 		n++
 		if pending++; pending == batch {
-			return flush()
+			flush()
 		}
 		return nil
 	})
 	if err == nil {
-		err = flush()
+		flush()
+	}
+	close(sends)
+	if serr := <-sent; err == nil {
+		err = serr
 	}
 	if err != nil {
 		return n, fmt.Errorf("queue rebuild: %w", err)
