@@ -452,8 +452,9 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 	submitWaits := waits.report(8)
 	submitted := submit.ok
 
-	// The relay publishes the outbox into the queues every 250 ms: wait
-	// until it has, so that every submitted ticket can be claimed.
+	// The relay publishes the outbox into the queues (woken by each
+	// commit, and every 250 ms): wait until it has, so that every
+	// submitted ticket can be claimed.
 	relayStart := time.Now()
 	if err := b.waitFor(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
 		var left int
@@ -543,7 +544,7 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 		ratio(base.stats.rate()), ratio(appendOnly.stats.rate()), submit.rate())
 	fmt.Fprintf(stdout, "- baseline rows, per ticket in one transaction (what one HTTP submit writes): %s\n", strings.Join(base.rows, "; "))
 	fmt.Fprintf(stdout, "- append-only baseline: the same without the two shared rows (day counter, audit chain head), so no two transactions wait on each other\n")
-	fmt.Fprintf(stdout, "- besides those writes the HTTP submit reads: the session, its user and the hospital's pairings (authentication), the ticket FOR UPDATE, the consent, the patient's home hospital, the two hospitals and their pairings (route), and the audit chain head FOR UPDATE SKIP LOCKED; it opens a savepoint for the service inside the idempotency transaction and makes one Redis call for the rate limit\n\n")
+	fmt.Fprintf(stdout, "- besides those writes the HTTP submit reads: the session, its user and roles (authentication), the ticket FOR UPDATE, the consent, the patient's home hospital and the audit chain head FOR UPDATE SKIP LOCKED; the hospitals and their pairings (the caller's reach, the route) come from the instance's directory cache (5 s) when it holds them; it opens a savepoint for the service inside the idempotency transaction and makes one Redis call for the rate limit\n\n")
 	fmt.Fprintf(stdout, "What the database sessions of the run were doing, sampled every 50 ms (average number of sessions in each state; the server's pool has 16 connections):\n\n- HTTP submit phase:\n%s- baseline (same rows):\n%s- append-only baseline:\n%s\n",
 		submitWaits, base.waits, appendOnly.waits)
 	if b.o.cpuprofile != "" {
