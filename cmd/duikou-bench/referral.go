@@ -532,7 +532,7 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "- relay: the outbox of %d submits was in Redis %.2f s after the last submit answered\n", submitted, relayDrain.Seconds())
 	fmt.Fprintf(stdout, "- relay backlog during the desk phase (outbox rows not yet in Redis, sampled every 100 ms): %s\n", deskBacklog)
 	if e := empty.Load(); e > 0 {
-		fmt.Fprintf(stdout, "- claims answered 204 (nothing claimable; the desk asks again after 100 ms) although unclaimed tickets were waiting: %d. A claim looks at the first 64 entries of each department queue; claimed and accepted tickets keep their entry and lease until the relay removes them, so when the relay lags the heads fill with leased entries\n", e)
+		fmt.Fprintf(stdout, "- claims answered 204 (nothing claimable; the desk asks again after 100 ms) although unclaimed tickets were waiting: %d. Claimed and accepted tickets keep their entry and lease until the relay removes them, and a claim looks at up to 4,096 entries of each department queue, so when the relay lags the heads fill with leased entries\n", e)
 	}
 	ratio := func(x float64) string {
 		if x == 0 {
