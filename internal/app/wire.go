@@ -35,11 +35,11 @@ type services struct {
 	consults  *consults.Service
 }
 
-// wire builds the domain services on the open database and Redis.
 // directoryCacheTTL bounds how long a hospital or pairing changed through
 // another instance may still be seen as it was (directory.ReadCache).
 const directoryCacheTTL = 5 * time.Second
 
+// wire builds the domain services on the open database and Redis.
 func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	key, err := a.dataKey()
 	if err != nil {
