@@ -169,7 +169,7 @@ func (r *Relay) applyQueue(ctx context.Context, b *queue.Batch, m store.OutboxMe
 // submission was never its business). Notices are sent after the ticket's
 // own transaction committed and before the outbox row is marked, so a change
 // may be announced twice but never before it is visible; a lost notice costs
-// a screen one refresh, so failures are logged and passed over.
+// a screen one refresh, so a notice that fails does not fail the batch.
 func (r *Relay) notify(ctx context.Context, b *queue.Batch, c Change) {
 	n := queue.Notice{ID: c.ID, Number: c.Number, Status: c.Status, Version: c.Version, At: r.now()}
 	parties := []string{c.ReferringHospitalID}
