@@ -40,6 +40,10 @@ type services struct {
 	programs  *programs.Service
 }
 
+// directoryCacheTTL bounds how long a hospital or pairing changed through
+// another instance may still be seen as it was (directory.ReadCache).
+const directoryCacheTTL = 5 * time.Second
+
 // wire builds the domain services on the open database and Redis.
 func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	key, err := a.dataKey()
@@ -73,10 +77,16 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 
 	s := &a.svc
 	s.audit = audit.NewLog(store.NewAuditLog(a.DB), nil)
-	s.directory = directory.NewService(a.DB, store.NewDirectory(a.DB), s.audit)
+	// Every request's reach and every referral's route read hospitals and
+	// pairings: they are kept for a few seconds per instance (see
+	// directory.ReadCache for how stale they may be); the directory's own
+	// changes read the database and empty the cache.
+	dirCache := directory.NewReadCache(store.NewDirectory(a.DB), directoryCacheTTL)
+	s.directory = directory.NewService(a.DB, dirCache.Forgetting(store.NewDirectory(a.DB)), s.audit)
+	reach := directory.NewService(a.DB, dirCache, s.audit).Reach
 	s.patients = patient.NewService(a.DB, store.NewPatients(a.DB), box, s.audit)
 	s.referrals = referrals.NewService(a.DB, store.NewReferrals(a.DB), s.audit, s.patients,
-		referrals.NewDirectoryRoutes(store.NewDirectory(a.DB), nil), nil, deadlines)
+		referrals.NewDirectoryRoutes(dirCache, nil), nil, deadlines)
 	s.beds = referrals.NewBeds(s.referrals, store.NewReferrals(a.DB), store.NewDirectory(a.DB))
 	blobs, err := a.openBlobs()
 	if err != nil {
@@ -93,7 +103,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
 		Limiter: kv.NewLimiter(a.KV),
-		Reach:   s.directory.Reach,
+		Reach:   reach,
 		CSRFKey: box.Derive("csrf"),
 		Log:     a.log,
 	})
@@ -143,7 +153,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	// the number of deliveries, and the relays share the outbox rows.
 	relay := referrals.NewRelay(a.DB, store.NewReferrals(a.DB), queues, deadlines, a.log)
 	s.referrals.OnChange(relay.Wake)
-	go relay.Run(a.stopping, 250*time.Millisecond, 5*time.Second)
+	go relay.Run(a.stopping, 250*time.Millisecond, 30*time.Second)
 	// Session changes and escalations reach the hospitals taking part the
 	// same way, through their per-hospital channels.
 	sessionRelay := consults.NewRelay(a.DB, store.NewConsults(a.DB), queues, a.log)

@@ -39,17 +39,11 @@ func (q *Referrals) changesChannel(hospitalID string) string {
 // screen that misses a notice sees the state on its next read, and callers
 // may publish the same change twice (clients compare versions).
 func (q *Referrals) PublishChange(ctx context.Context, hospitalID string, n Notice) error {
-	if n.Type == "" {
-		n.Type = NoticeChanged
-	}
-	if n.At.IsZero() {
-		n.At = time.Now().UTC()
-	}
-	b, err := json.Marshal(n)
+	msg, err := noticeMessage(n)
 	if err != nil {
 		return err
 	}
-	return q.conn.Publish(ctx, q.changesChannel(hospitalID), b).Err()
+	return q.conn.Publish(ctx, q.changesChannel(hospitalID), msg).Err()
 }
 
 // SubscribeChanges delivers the change notices of hospitalID's tickets until

@@ -19,19 +19,32 @@ import (
 // version of it, or it left the queue at this or a newer version (tombstone).
 // KEYS: entries, department queue, hospital's departments, slots, tombstone,
 // leases. ARGV: id, version, score, packed rest, "hospital|department",
-// department, holder, lease ms. A change without a holder (the claim was
-// released, or the ticket came back to the queue) ends any lease at once, so
-// the next desk member can claim it without waiting for the lease to run out.
-var upsertScript = redis.NewScript(`
+// department, holder, lease ms, channel and message to publish when it
+// changed anything ("" for none), prefix of the department queue keys. A
+// change without a holder (the claim was released, or the ticket came back to
+// the queue) ends any lease at once, so the next desk member can claim it
+// without waiting for the lease to run out. A ticket stored at another desk
+// (edited while out of the queue, its removal not yet applied here) leaves
+// that desk's queue.
+var upsertScript = newLua(`
 local v = tonumber(ARGV[2])
 local gone = redis.call('GET', KEYS[5])
 if gone and tonumber(gone) >= v then return 0 end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
-if old and tonumber(string.match(old, '^(%d+)|')) >= v then return 0 end
+local oldSlot
+if old then
+  local ov, os = string.match(old, '^(%d+)|(%d+)|')
+  if tonumber(ov) >= v then return 0 end
+  oldSlot = os
+end
 local slot = redis.call('HGET', KEYS[4], ARGV[5])
 if not slot then
   slot = tostring(redis.call('HINCRBY', KEYS[4], '#', 1))
   redis.call('HSET', KEYS[4], ARGV[5], slot, '#' .. slot, ARGV[5])
+end
+if oldSlot and oldSlot ~= slot then
+  local name = redis.call('HGET', KEYS[4], '#' .. oldSlot)
+  if name then redis.call('ZREM', ARGV[11] .. string.gsub(name, '|', ':'), ARGV[1]) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. slot .. '|' .. ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
@@ -46,6 +59,7 @@ else
     redis.call('HSET', KEYS[6], ARGV[1], ARGV[7] .. '|' .. string.format('%.0f', now + tonumber(ARGV[8])))
   end
 end
+if ARGV[9] ~= '' then redis.call('PUBLISH', ARGV[9], ARGV[10]) end
 return 1
 `)
 
@@ -53,16 +67,31 @@ return 1
 // unconditionally when version is -1: a stale entry) and remembers the
 // version so a late, older upsert cannot bring it back.
 // Its breach marks go with it.
-// KEYS: entries, tombstone, leases, department queue (or any key when the
-// location is unknown), breach marks. ARGV: id, version, expected slot,
-// tombstone seconds.
-var removeScript = redis.NewScript(`
+// KEYS: entries, tombstone, leases, the department queue the change names
+// (any key when it names none), breach marks, slots. ARGV: id, version,
+// "hospital|department" of that queue ("" when unknown), tombstone seconds,
+// prefix of the hospitals' event channels ("" to publish nothing), the
+// removed event's JSON without its department and closing brace, prefix of
+// the department queue keys.
+//
+// The desk a change names is where the ticket is stored, but for a ticket
+// that moved desks while out of the queue and whose moves arrive out of
+// order; then, or when the change names none, the script finds the queue from
+// the stored entry's slot. Those keys are not declared, which a single Redis
+// server (or the embedded one) allows. The event goes to the desk the ticket
+// was removed from.
+var removeScript = newLua(`
 local v = tonumber(ARGV[2])
 local old = redis.call('HGET', KEYS[1], ARGV[1])
+local zkey, name = KEYS[4], ARGV[3]
 if old then
   local ov, slot = string.match(old, '^(%d+)|(%d+)|')
   if v >= 0 and tonumber(ov) > v then return 0 end
-  if slot ~= ARGV[3] then return -1 end
+  if name == '' or redis.call('HGET', KEYS[6], name) ~= slot then
+    name = redis.call('HGET', KEYS[6], '#' .. slot)
+    if not name then return redis.error_reply('queue: entry ' .. ARGV[1] .. ' names an unknown slot ' .. slot) end
+    zkey = ARGV[7] .. string.gsub(name, '|', ':')
+  end
 end
 if v >= 0 then
   local gone = redis.call('GET', KEYS[2])
@@ -72,14 +101,18 @@ if not old then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1] .. ':claim', ARGV[1] .. ':decide')
-redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', zkey, ARGV[1])
+if ARGV[5] ~= '' then
+  local h, d = string.match(name, '^(.*)|(.*)$')
+  redis.call('PUBLISH', ARGV[5] .. h, ARGV[6] .. ',"department_id":"' .. d .. '"}')
+end
 return 1
 `)
 
 // breachScript marks a deadline of a queued ticket as escalated, with the
 // time it was due; a ticket no longer queued is not marked.
 // KEYS: entries, breach marks. ARGV: id, kind, due ms.
-var breachScript = redis.NewScript(`
+var breachScript = newLua(`
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1] .. ':' .. ARGV[2], ARGV[3])
 return 1
@@ -153,61 +186,96 @@ redis.call('HSET', KEYS[1], ARGV[1], user .. '|' .. string.format('%.0f', now + 
 return 1
 `)
 
+// lua is a script with its source, which a pipeline needs to load it:
+// redis.Script.Load on a pipeline would record the still empty reply as the
+// script's hash.
+type lua struct {
+	*redis.Script
+	src string
+}
+
+func newLua(src string) *lua { return &lua{Script: redis.NewScript(src), src: src} }
+
 // tombstoneTTL is how long a removed ticket's version is remembered; the
 // outbox delivers late duplicates within seconds, not days.
 const tombstoneTTL = 24 * time.Hour
 
-func (q *Referrals) upsertCmd(ctx context.Context, p redis.Scripter, e Entry, now time.Time) (*redis.Cmd, error) {
+// zPrefix starts every department queue key; the scripts append
+// "hospital:department" when they find a queue from a stored slot's name.
+func (q *Referrals) zPrefix() string { return q.conn.Key("q", "z") + ":" }
+
+// upsertArgs are the keys and arguments of upsertScript for e; the script
+// publishes ev on the hospital's channel if it changes anything, unless ev is
+// nil.
+func (q *Referrals) upsertArgs(e Entry, now time.Time, ev *Event) ([]string, []any, error) {
 	cid, err := compactID(e.ID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if e.HospitalID == "" || e.DepartmentID == "" || strings.Contains(e.HospitalID+e.DepartmentID, "|") {
-		return nil, fmt.Errorf("queue: ticket %s needs a receiving hospital and department", e.ID)
+	if e.HospitalID == "" || e.DepartmentID == "" || strings.ContainsAny(e.HospitalID+e.DepartmentID, "|\"\\") {
+		return nil, nil, fmt.Errorf("queue: ticket %s needs a receiving hospital and department", e.ID)
+	}
+	channel, msg, err := q.message(e.HospitalID, ev)
+	if err != nil {
+		return nil, nil, err
 	}
 	keys := []string{q.entriesKey(), q.deptQueueKey(e.HospitalID, e.DepartmentID), q.hospitalDeptsKey(e.HospitalID),
 		q.slotsKey(), q.tombKey(cid), q.leasesKey()}
-	return upsertScript.Run(ctx, p, keys, cid, e.Version, q.score(e, now), packRest(e),
-		e.HospitalID+"|"+e.DepartmentID, e.DepartmentID, e.Holder, q.opt.Lease.Milliseconds()), nil
+	return keys, []any{cid, e.Version, q.score(e, now), packRest(e), e.HospitalID + "|" + e.DepartmentID, e.DepartmentID,
+		e.Holder, q.opt.Lease.Milliseconds(), channel, msg, q.zPrefix()}, nil
+}
+
+// message is the channel and payload of ev for hospitalID's desks, or two
+// empty strings when ev is nil.
+func (q *Referrals) message(hospitalID string, ev *Event) (channel, msg string, err error) {
+	if ev == nil {
+		return "", "", nil
+	}
+	if ev.At.IsZero() {
+		ev.At = time.Now().UTC()
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return "", "", err
+	}
+	return q.channel(hospitalID), string(b), nil
 }
 
 // Upsert puts the ticket in its department's queue or updates it. Applying
 // the same version again, or an older one, changes nothing; changed reports
 // whether it did change.
 func (q *Referrals) Upsert(ctx context.Context, e Entry) (changed bool, err error) {
-	cmd, err := q.upsertCmd(ctx, q.conn, e, q.opt.Now())
+	b := q.NewBatch()
+	res, err := b.Upsert(e)
 	if err != nil {
 		return false, err
 	}
-	n, err := cmd.Int()
-	if err != nil {
-		return false, fmt.Errorf("queue upsert: %w", err)
+	if _, err := b.Exec(ctx); err != nil {
+		return false, err
 	}
-	if n == 1 {
-		q.publish(ctx, e.HospitalID, Event{Type: EventQueued, ID: e.ID, Version: e.Version, DepartmentID: e.DepartmentID})
-	}
-	return n == 1, nil
+	return res.Changed, nil
 }
 
-// location finds where a stored ticket is queued.
-func (q *Referrals) location(ctx context.Context, cid string) (slot, hospitalID, departmentID string, found bool, err error) {
-	v, err := q.conn.HGet(ctx, q.entriesKey(), cid).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", "", "", false, nil
-	}
+// removeArgs are the keys and arguments of removeScript for ticket id
+// leaving at version; hospitalID and departmentID name its desk when the
+// caller knows it ("" when not). A removal publishes a removed event at to
+// the desk it removed the ticket from.
+func (q *Referrals) removeArgs(id string, version int, hospitalID, departmentID string, at time.Time) ([]string, []any, error) {
+	cid, err := compactID(id)
 	if err != nil {
-		return "", "", "", false, err
+		return nil, nil, err
 	}
-	_, slot, err = unpack(v)
+	zkey, name := q.entriesKey(), ""
+	if hospitalID != "" && departmentID != "" && !strings.Contains(hospitalID+departmentID, "|") {
+		zkey, name = q.deptQueueKey(hospitalID, departmentID), hospitalID+"|"+departmentID
+	}
+	b, err := json.Marshal(Event{Type: EventRemoved, ID: id, Version: version, At: at})
 	if err != nil {
-		return "", "", "", false, err
+		return nil, nil, err
 	}
-	name, err := q.conn.HGet(ctx, q.slotsKey(), "#"+slot).Result()
-	if err != nil {
-		return "", "", "", false, fmt.Errorf("queue: slot %s: %w", slot, err)
-	}
-	h, d, _ := strings.Cut(name, "|")
-	return slot, h, d, true, nil
+	head := strings.TrimSuffix(string(b), "}") // the script adds the department
+	return []string{q.entriesKey(), q.tombKey(cid), q.leasesKey(), zkey, q.breachKey(), q.slotsKey()},
+		[]any{cid, version, name, int(tombstoneTTL.Seconds()), q.conn.Key("q", "ev") + ":", head, q.zPrefix()}, nil
 }
 
 // Remove takes the ticket out of the queue because it left it at version
@@ -219,35 +287,15 @@ func (q *Referrals) Remove(ctx context.Context, id string, version int) error {
 }
 
 func (q *Referrals) remove(ctx context.Context, id string, version int) (bool, error) {
-	cid, err := compactID(id)
+	b := q.NewBatch()
+	res, err := b.Remove(id, version, "", "")
 	if err != nil {
 		return false, err
 	}
-	// The location never changes (a redirect makes a new ticket), but a
-	// rebuild may renumber the slots between the two steps: check and retry.
-	for range 3 {
-		slot, h, d, found, err := q.location(ctx, cid)
-		if err != nil {
-			return false, fmt.Errorf("queue remove: %w", err)
-		}
-		zkey := q.entriesKey()
-		if found {
-			zkey = q.deptQueueKey(h, d)
-		}
-		n, err := removeScript.Run(ctx, q.conn, []string{q.entriesKey(), q.tombKey(cid), q.leasesKey(), zkey, q.breachKey()},
-			cid, version, slot, int(tombstoneTTL.Seconds())).Int()
-		if err != nil {
-			return false, fmt.Errorf("queue remove: %w", err)
-		}
-		if n == -1 {
-			continue
-		}
-		if n == 1 {
-			q.publish(ctx, h, Event{Type: EventRemoved, ID: id, Version: version, DepartmentID: d})
-		}
-		return n == 1, nil
+	if _, err := b.Exec(ctx); err != nil {
+		return false, err
 	}
-	return false, errors.New("queue remove: the entry kept moving")
+	return res.Changed, nil
 }
 
 // queueKeys are the department queues a desk works: one department, or all
@@ -463,15 +511,25 @@ func (q *Referrals) Rebuild(ctx context.Context, source OpenTickets) (int, error
 	}
 	now := q.opt.Now()
 	const batch = 1000
+	// A full pipeline goes to Redis from another goroutine while the next
+	// one fills from the database, so the two round trips overlap.
+	sends, sent := make(chan redis.Pipeliner, 1), make(chan error, 1)
+	go func() {
+		var first error
+		for p := range sends {
+			if _, err := p.Exec(ctx); err != nil && first == nil {
+				first = err
+			}
+		}
+		sent <- first
+	}()
 	pipe := q.conn.Pipeline()
 	n, pending := 0, 0
-	flush := func() error {
-		if pending == 0 {
-			return nil
+	flush := func() {
+		if pending > 0 {
+			sends <- pipe
+			pipe, pending = q.conn.Pipeline(), 0
 		}
-		_, err := pipe.Exec(ctx)
-		pending = 0
-		return err
 	}
 	err := source.ForEachQueued(ctx, func(e Entry) error {
 		cid, err := compactID(e.ID)
@@ -484,7 +542,7 @@ func (q *Referrals) Rebuild(ctx context.Context, source OpenTickets) (int, error
 		keys := []string{q.entriesKey(), q.deptQueueKey(e.HospitalID, e.DepartmentID), q.hospitalDeptsKey(e.HospitalID),
 			q.slotsKey(), q.tombKey(cid), q.leasesKey()}
 		upsertScript.EvalSha(ctx, pipe, keys, cid, e.Version, q.score(e, now), packRest(e),
-			e.HospitalID+"|"+e.DepartmentID, e.DepartmentID, e.Holder, q.opt.Lease.Milliseconds())
+			e.HospitalID+"|"+e.DepartmentID, e.DepartmentID, e.Holder, q.opt.Lease.Milliseconds(), "", "", q.zPrefix())
 		for _, k := range e.Breached {
 			if due := dueOf(e, k); !due.IsZero() {
 				pipe.HSet(ctx, q.breachKey(), breachField(cid, k), due.UnixMilli())
@@ -492,12 +550,16 @@ func (q *Referrals) Rebuild(ctx context.Context, source OpenTickets) (int, error
 		}
 		n++
 		if pending++; pending == batch {
-			return flush()
+			flush()
 		}
 		return nil
 	})
 	if err == nil {
-		err = flush()
+		flush()
+	}
+	close(sends)
+	if serr := <-sent; err == nil {
+		err = serr
 	}
 	if err != nil {
 		return n, fmt.Errorf("queue rebuild: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"duikou/internal/apperr"
@@ -44,6 +45,10 @@ type Relay struct {
 	now       func() time.Time
 	// wake asks Run for a round now; one pending wake is enough.
 	wake chan struct{}
+	// lost is set when Redis may have lost the queues (a batch found the
+	// rebuild marker gone, or the connection to Redis was re-established):
+	// Run then checks the marker and rebuilds.
+	lost atomic.Bool
 }
 
 // NewRelay builds the relay. deadlines must be the referral service's, so
@@ -77,7 +82,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	total := 0
 	for _, t := range []struct {
 		topic string
-		apply func(context.Context, store.OutboxMessage) error
+		apply func(context.Context, *queue.Batch, store.OutboxMessage) error
 	}{{TopicChanged, r.apply}, {TopicEscalated, r.applyEscalation}} {
 		for {
 			n, err := r.flushBatch(ctx, t.topic, t.apply)
@@ -93,19 +98,31 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-func (r *Relay) flushBatch(ctx context.Context, topic string, apply func(context.Context, store.OutboxMessage) error) (int, error) {
+// flushBatch takes a batch of the topic's outbox rows and applies them to
+// Redis in one pipeline (queue.Batch): one round trip, however many rows.
+// The same pipeline tells whether the queues' rebuild marker is there; when
+// it is not, Redis lost its data and the relay's next step is a rebuild.
+func (r *Relay) flushBatch(ctx context.Context, topic string, apply func(context.Context, *queue.Batch, store.OutboxMessage) error) (int, error) {
 	n := 0
 	err := r.db.InTx(ctx, func(ctx context.Context) error {
 		msgs, err := r.st.TakeOutbox(ctx, topic, relayBatch)
 		if err != nil {
 			return err
 		}
+		b := r.q.NewBatch()
 		ids := make([]int64, 0, len(msgs))
 		for _, m := range msgs {
-			if err := apply(ctx, m); err != nil {
+			if err := apply(ctx, b, m); err != nil {
 				return err
 			}
 			ids = append(ids, m.ID)
+		}
+		built, err := b.Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if !built {
+			r.lost.Store(true)
 		}
 		n = len(msgs)
 		return r.st.MarkPublished(ctx, ids, r.now())
@@ -116,31 +133,34 @@ func (r *Relay) flushBatch(ctx context.Context, topic string, apply func(context
 	return n, nil
 }
 
-// apply delivers one change. A message that can never be applied (it does
-// not decode, or names no desk) is logged and passed over: retrying it would
-// hold up every change behind it.
-func (r *Relay) apply(ctx context.Context, m store.OutboxMessage) error {
+// apply adds one change to the batch. A message that can never be applied
+// (it does not decode, or names no desk) is logged and passed over: retrying
+// it would hold up every change behind it.
+func (r *Relay) apply(ctx context.Context, b *queue.Batch, m store.OutboxMessage) error {
 	var c Change
 	if err := json.Unmarshal([]byte(m.Payload), &c); err != nil {
 		r.log.ErrorContext(ctx, "outbox message does not decode; skipped", "outbox_id", m.ID, "err", err)
 		return nil
 	}
-	if err := r.applyQueue(ctx, m, c); err != nil {
+	if err := r.applyQueue(ctx, b, m, c); err != nil {
 		return err
 	}
-	r.notify(ctx, c)
+	r.notify(ctx, b, c)
 	return nil
 }
 
-func (r *Relay) applyQueue(ctx context.Context, m store.OutboxMessage, c Change) error {
+func (r *Relay) applyQueue(ctx context.Context, b *queue.Batch, m store.OutboxMessage, c Change) error {
 	if !c.Status.InQueue() {
-		return r.q.Remove(ctx, c.ID, c.Version)
+		// The change names the desk the ticket was at, so the removal
+		// needs no look-up.
+		_, err := b.Remove(c.ID, c.Version, c.ReceivingHospitalID, c.ReceivingDepartmentID)
+		return err
 	}
 	if c.ReceivingHospitalID == "" || c.ReceivingDepartmentID == "" {
 		r.log.ErrorContext(ctx, "queued ticket names no receiving desk; skipped", "outbox_id", m.ID, "referral_id", c.ID)
 		return nil
 	}
-	_, err := r.q.Upsert(ctx, changeEntry(c))
+	_, err := b.Upsert(changeEntry(c))
 	return err
 }
 
@@ -149,8 +169,8 @@ func (r *Relay) applyQueue(ctx context.Context, m store.OutboxMessage, c Change)
 // submission was never its business). Notices are sent after the ticket's
 // own transaction committed and before the outbox row is marked, so a change
 // may be announced twice but never before it is visible; a lost notice costs
-// a screen one refresh, so failures are logged and passed over.
-func (r *Relay) notify(ctx context.Context, c Change) {
+// a screen one refresh, so a notice that fails does not fail the batch.
+func (r *Relay) notify(ctx context.Context, b *queue.Batch, c Change) {
 	n := queue.Notice{ID: c.ID, Number: c.Number, Status: c.Status, Version: c.Version, At: r.now()}
 	parties := []string{c.ReferringHospitalID}
 	if c.SubmittedAt != nil && c.ReceivingHospitalID != c.ReferringHospitalID {
@@ -160,7 +180,7 @@ func (r *Relay) notify(ctx context.Context, c Change) {
 		if h == "" {
 			continue // written before changes named the referring hospital
 		}
-		if err := r.q.PublishChange(ctx, h, n); err != nil {
+		if err := b.PublishChange(h, n); err != nil {
 			r.warn(ctx, "publishing a referral change notice", err)
 		}
 	}
@@ -170,7 +190,7 @@ func (r *Relay) notify(ctx context.Context, c Change) {
 // it to the receiving hospital's channel, which its desk screens and its
 // supervisors watch. Delivered at least once: a repeated push carries the
 // same escalation id, and marking again changes nothing.
-func (r *Relay) applyEscalation(ctx context.Context, m store.OutboxMessage) error {
+func (r *Relay) applyEscalation(ctx context.Context, b *queue.Batch, m store.OutboxMessage) error {
 	var e Escalated
 	if err := json.Unmarshal([]byte(m.Payload), &e); err != nil {
 		r.log.ErrorContext(ctx, "outbox message does not decode; skipped", "outbox_id", m.ID, "err", err)
@@ -180,11 +200,11 @@ func (r *Relay) applyEscalation(ctx context.Context, m store.OutboxMessage) erro
 		r.log.ErrorContext(ctx, "escalation names no receiving hospital; skipped", "outbox_id", m.ID, "referral_id", e.ReferralID)
 		return nil
 	}
-	if _, err := r.q.MarkBreached(ctx, e.ReferralID, e.Kind, e.Due); err != nil {
+	if _, err := b.MarkBreached(e.ReferralID, e.Kind, e.Due); err != nil {
 		return err
 	}
 	due := e.Due
-	return r.q.Publish(ctx, e.HospitalID, queue.Event{Type: queue.EventEscalated, ID: e.ReferralID, DepartmentID: e.DepartmentID,
+	return b.Publish(e.HospitalID, queue.Event{Type: queue.EventEscalated, ID: e.ReferralID, DepartmentID: e.DepartmentID,
 		EscalationID: e.ID, Kind: e.Kind, Due: &due, Number: e.Number, Supervisors: true, At: e.RaisedAt})
 }
 
@@ -251,18 +271,38 @@ func (r *Relay) EnsureBuilt(ctx context.Context) (bool, error) {
 	return r.q.EnsureBuilt(ctx, r)
 }
 
-// Run relays every period and checks every rebuildEvery that the queues
-// exist, until ctx ends. Both run in this one goroutine, so an instance never
-// rebuilds while it is relaying.
+// Run relays every period (and whenever woken) until ctx ends. It rebuilds
+// the queues when Redis lost them: a restarted server shows when the queue's
+// watch on Redis reconnects (queue.WatchConnection), a flushed one when a
+// batch finds the rebuild marker gone, and every rebuildEvery the marker is
+// checked in case neither happened. Relaying and rebuilding run in this one
+// goroutine, so an instance never rebuilds while it is relaying.
 func (r *Relay) Run(ctx context.Context, period, rebuildEvery time.Duration) {
 	check := func() {
 		if rebuilt, err := r.EnsureBuilt(ctx); err != nil {
 			r.warn(ctx, "rebuilding the referral queues", err)
+			r.lost.Store(true) // again at the next round
 		} else if rebuilt {
 			r.log.InfoContext(ctx, "referral queues rebuilt from the database")
 		}
 	}
+	r.lost.Store(false) // what Flush saw before Run, the first check covers
 	check()
+	go r.q.WatchConnection(ctx, func() {
+		r.lost.Store(true)
+		r.Wake()
+	})
+	round := func() {
+		if r.lost.Swap(false) {
+			check()
+		}
+		if _, err := r.Flush(ctx); err != nil {
+			r.warn(ctx, "relaying referral changes", err)
+		}
+		if r.lost.Swap(false) {
+			check()
+		}
+	}
 	tick, rebuild := time.NewTicker(period), time.NewTicker(rebuildEvery)
 	defer tick.Stop()
 	defer rebuild.Stop()
@@ -273,13 +313,9 @@ func (r *Relay) Run(ctx context.Context, period, rebuildEvery time.Duration) {
 		case <-rebuild.C:
 			check()
 		case <-tick.C:
-			if _, err := r.Flush(ctx); err != nil {
-				r.warn(ctx, "relaying referral changes", err)
-			}
+			round()
 		case <-r.wake:
-			if _, err := r.Flush(ctx); err != nil {
-				r.warn(ctx, "relaying referral changes", err)
-			}
+			round()
 		}
 	}
 }

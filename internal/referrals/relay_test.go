@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+
 	"duikou/internal/apperr"
 	"duikou/internal/auth"
 	"duikou/internal/kv"
@@ -291,5 +293,54 @@ func TestRelayTellsBothPartiesOfChangesOnceTheTicketWasSent(t *testing.T) {
 				t.Errorf("%s's notice of the claim %+v", who, n)
 			}
 		}
+	})
+}
+
+func TestRelayRebuildsTheQueuesSoonAfterRedisRestartsEmpty(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		m := miniredis.RunT(t) // private: this test restarts it
+		conn, err := kv.Open(context.Background(), "redis://"+m.Addr(), "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		w := &relayWorld{refWorld: newRefWorld(t, db, nil), q: queue.New(conn, queue.Options{})}
+		w.relay = referrals.NewRelay(db, w.st, w.q, referral.DefaultDeadlines(), nil)
+		w.desks = referrals.NewDesks(w.svc, w.q)
+
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			// The marker poll is an hour away: only the restart can be
+			// what makes the relay rebuild.
+			w.relay.Run(ctx, 50*time.Millisecond, time.Hour)
+		}()
+		defer func() { cancel(); <-done }()
+		onBoard := func(what string, want []string) {
+			t.Helper()
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				if ids := w.board(t); slices.Equal(ids, want) {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: the board is not %v", what, want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		// Relayed by the running relay, so its first check is behind it,
+		// and nothing is left in the outbox for a batch to notice the loss.
+		first := w.submitted(t)
+		onBoard("relayed", []string{first.ID})
+		second := w.submitted(t)
+		onBoard("relayed", []string{first.ID, second.ID})
+
+		m.FlushAll()
+		m.Close()
+		if err := m.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		onBoard("after Redis restarted empty", []string{first.ID, second.ID})
 	})
 }
