@@ -21,13 +21,18 @@ export async function render(main, { args }) {
   const me = session.user.id;
   let d = null; // the session as last read (with addenda)
   const breached = new Set();
+  let shown = ""; // what the page shows: version, addenda, escalations
   const box = h("div.session-view");
   main.append(box);
 
   async function load() {
     const [s, evs, esc] = await Promise.all([get(`/sessions/${id}`), get(`/sessions/${id}/events`), get(`/sessions/${id}/escalations`)]);
     d = s;
-    for (const e of esc.items) if (e) breached.add(id);
+    if (esc.items.length) breached.add(id);
+    // A re-read that finds nothing new keeps the page (and a draft being typed).
+    const sig = [s.version, (s.addenda || []).length, esc.items.length, breached.size].join(":");
+    if (sig === shown) return;
+    shown = sig;
     await draw(evs.items, esc.items);
   }
 
