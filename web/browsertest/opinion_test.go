@@ -1,57 +1,33 @@
 package browsertest
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
-// session is the part of a remote session the setup needs.
+// session is the part of a remote session the test reads back.
 type session struct {
 	ID      string `json:"id"`
 	Version int    `json:"version"`
 	Status  string `json:"status"`
 }
 
-// endedConsultation puts a consultation on record through the API, up to
-// the state the opinion is signed in: the county doctor requests it (with
-// the patient's consents), the specialist accepts it for themself,
-// schedules, starts and ends it. These steps are not what test 4 is about.
-func endedConsultation(t *testing.T, doctor, specialist *client, patientName string) session {
-	t.Helper()
-	var pt struct{ ID string }
-	doctor.call("POST", "/patients", map[string]string{"name": patientName, "sex": "male", "birth_date": "1962-03-14", "home_hospital_id": doctor.user.HospitalID}, 0, &pt)
-	doctor.call("POST", "/patients/"+pt.ID+"/consents", map[string]string{"consenter_kind": "patient", "consenter_name": patientName, "purpose": "remote_consultation"}, 0, nil)
-	doctor.call("POST", "/patients/"+pt.ID+"/consents", map[string]string{"consenter_kind": "patient", "consenter_name": patientName, "purpose": "data_sharing", "shared_with_hospital_id": specialist.user.HospitalID}, 0, nil)
-	cardio := specialist.dept(specialist.user.HospitalID, "心血管内科")
-	var s session
-	doctor.call("POST", "/sessions", map[string]any{
-		"kind": "consult", "urgency": "urgent", "patient_id": pt.ID,
-		"requesting_department_id": doctor.dept(doctor.user.HospitalID, "内科"),
-		"target_hospital_id":       specialist.user.HospitalID, "target_department_ids": []string{cardio},
-		"question": "胸痛反复发作，请协助判断是否需要上转行冠脉造影", "clinical_summary": "男，64岁，活动后胸痛3天，心电图ST段压低",
-	}, 0, &s)
-	specialist.call("POST", fmt.Sprintf("/sessions/%s/actions/accept", s.ID), map[string]any{"specialists": []map[string]string{{"specialist_id": specialist.user.ID, "department_id": cardio}}}, s.Version, &s)
-	start := time.Now().UTC().Truncate(time.Minute)
-	specialist.call("POST", fmt.Sprintf("/sessions/%s/actions/schedule", s.ID), map[string]any{"schedule": map[string]string{"start": start.Format(time.RFC3339), "end": start.Add(30 * time.Minute).Format(time.RFC3339)}}, s.Version, &s)
-	specialist.call("POST", fmt.Sprintf("/sessions/%s/actions/start", s.ID), map[string]any{}, s.Version, &s)
-	specialist.call("POST", fmt.Sprintf("/sessions/%s/actions/end", s.ID), map[string]any{}, s.Version, &s)
-	if s.Status != "ended" {
-		t.Fatalf("setup: the session is %s, not ended", s.Status)
-	}
-	return s
-}
-
-// TestSpecialistSignsDoctorAcknowledges is browser test 4: the specialist
-// writes and signs the opinion of an ended consultation; the county doctor,
-// who has the session open, sees the signed opinion arrive without reloading
-// and acknowledges it; both pages then show the session acknowledged.
+// TestSpecialistSignsDoctorAcknowledges is browser test 4. The whole session
+// goes through the UI: the county doctor requests a consultation (recording
+// the patient's consents), the specialist accepts it, sets the time, starts
+// and ends it, then writes and signs the opinion; the county doctor, whose
+// page stayed open on the session, sees the signed opinion arrive without
+// reloading and acknowledges it; both pages then show it acknowledged. Only
+// the patient's registration is done through the API.
 func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 	base := startServer(t)
 	doctorAPI := apiLogin(t, base, "linxi.doctor")
-	specialistAPI := apiLogin(t, base, "sph.cardio")
-	s := endedConsultation(t, doctorAPI, specialistAPI, "王建国")
-	here := fmt.Sprintf(`location.hash = "#/sessions/%s"`, s.ID)
+	// Registering the patient is not what this test is about.
+	doctorAPI.call("POST", "/patients", map[string]string{"name": "王建国", "sex": "male", "birth_date": "1962-03-14", "home_hospital_id": doctorAPI.user.HospitalID}, 0, nil)
 
 	b := newBrowser(t)
 	doctor := b.page(t, "doctor", base)
@@ -59,17 +35,60 @@ func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 	doctor.login("linxi.doctor", "#/doctor")
 	specialist.login("sph.cardio", "#/sessions")
 
-	// The specialist finds the session in the incoming list.
-	specialist.run("the incoming list shows the ended session", 15*time.Second,
-		wait(fmt.Sprintf(`table[data-list="in"] tr[data-id="%s"][data-status="ended"]`, s.ID)))
-	specialist.shot("incoming list")
-	doctor.run("the doctor opens the session", 15*time.Second,
-		eval(here), wait(`.session[data-status="ended"]`),
-		pollTrue(`document.querySelector("#opinion").textContent.includes("`+"尚未签署"+`")`))
+	// The county doctor requests the consultation, recording the patient's
+	// two consents on the way.
+	doctor.run("fill in the request", 20*time.Second,
+		eval(`location.hash = "#/sessions/new"`),
+		wait(`#session-target`),
+		choose(`#session-target`, `[...document.querySelectorAll("#session-target option")].find((o) => o.textContent === "青川省人民医院").value`),
+		wait(`#session-departments input`),
+		choose(`#session-urgency`, `"urgent"`),
+		choose(`#session-own-department`, `[...document.querySelectorAll("#session-own-department option")].find((o) => o.textContent === "内科").value`),
+		eval(`[...document.querySelectorAll("#session-departments label")].find((l) => l.textContent.trim() === "心血管内科").querySelector("input").click()`),
+		keys(`#patient-q`, "王建国\r"),
+		clickLive(`#patient-results button.pick`),
+		wait(`#record-remote_consultation`),
+		click(`#record-remote_consultation`),
+		wait(`.consent-state[data-purpose="remote_consultation"] .status-accepted`),
+		wait(`#record-data_sharing`),
+		click(`#record-data_sharing`),
+		wait(`.consent-state[data-purpose="data_sharing"] .status-accepted`),
+		keys(`#session-question`, "胸痛反复发作，请协助判断是否需要上转行冠脉造影"),
+		keys(`#session-summary`, "男，64岁，活动后胸痛3天，心电图ST段压低"))
+	doctor.shot("request filled in")
+	doctor.run("send it", 15*time.Second,
+		click(`#submit-session`),
+		wait(`.session[data-status="requested"]`))
+	id := doctor.eval(`location.hash.split("/")[2]`)
+	doctor.shot("requested")
+
+	// The specialist answers it from the incoming list: accept (for
+	// themself), set the time, start and end the session.
+	row := fmt.Sprintf(`table[data-list="in"] tr[data-id="%s"]`, id)
+	specialist.run("the request arrives with its deadline", 15*time.Second,
+		wait(row+`[data-status="requested"] .countdown`))
+	specialist.shot("incoming request")
+	specialist.run("accept, schedule, start and end", 30*time.Second,
+		clickLive(row+` a`),
+		wait(`button[data-action="accept"]`),
+		click(`button[data-action="accept"]`),
+		wait(`dialog.modal button[type=submit]`),
+		click(`dialog.modal button[type=submit]`),
+		wait(`.session[data-status="accepted"]`),
+		clickLive(`button[data-action="schedule"]`),
+		wait(`dialog.modal #schedule-start`),
+		click(`dialog.modal button[type=submit]`),
+		wait(`.session[data-status="scheduled"]`),
+		clickLive(`button[data-action="start"]`),
+		wait(`.session[data-status="live"]`),
+		clickLive(`button[data-action="end"]`),
+		wait(`.session[data-status="ended"]`))
+	doctor.run("the doctor's page follows", 15*time.Second,
+		wait(`.session[data-status="ended"]`),
+		pollTrue(`document.querySelector("#opinion").textContent.includes("尚未签署")`))
 	doctor.shot("waiting for the opinion")
 
 	specialist.run("write the opinion", 15*time.Second,
-		clickLive(fmt.Sprintf(`table[data-list="in"] tr[data-id="%s"] a`, s.ID)),
 		wait(`#op-findings`),
 		keys(`#op-findings`, "心电图示V4-V6导联ST段压低0.1mV，肌钙蛋白阴性"),
 		keys(`#op-impression`, "不稳定型心绞痛可能性大"),
@@ -103,10 +122,10 @@ func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 	specialist.shot("acknowledged")
 	specialist.run("and so does the incoming list", 15*time.Second,
 		eval(`location.hash = "#/sessions"`),
-		wait(fmt.Sprintf(`table[data-list="in"] tr[data-id="%s"][data-status="acknowledged"]`, s.ID)))
+		wait(row+`[data-status="acknowledged"]`))
 
 	var got session
-	doctorAPI.call("GET", "/sessions/"+s.ID, nil, 0, &got)
+	doctorAPI.call("GET", "/sessions/"+id, nil, 0, &got)
 	if got.Status != "acknowledged" {
 		t.Errorf("the server has the session %s, want acknowledged", got.Status)
 	}
@@ -115,4 +134,16 @@ func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 			t.Errorf("%s's console shows problems:\n%v", p.name, bad)
 		}
 	}
+}
+
+// eval reads the value of a JavaScript expression as a string.
+func (p *page) eval(js string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		p.t.Fatalf("%s: %s: %v", p.name, js, err)
+	}
+	return s
 }

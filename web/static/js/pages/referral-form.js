@@ -333,7 +333,7 @@ export function patientForm(hid, done) {
 // when the remote-session pages ask.
 export function consentForm(p, open, done, { purpose = "referral", sharedWith = "", id = "record-consent", summary = t("consent.new") } = {}) {
   const kind = select([["patient", t("consent.by.patient")], ["guardian", t("consent.by.guardian")], ["relative", t("consent.by.relative")]], "patient");
-  const name = h("input#consenter-name", { value: p.name, autocomplete: "off" });
+  const name = h("input", { id: id === "record-consent" ? "consenter-name" : id + "-name", value: p.name, autocomplete: "off" });
   const rel = h("input", { autocomplete: "off" });
   const note = h("input", { autocomplete: "off" });
   const banner = h("p.form-error", { role: "alert", hidden: true });

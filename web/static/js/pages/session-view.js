@@ -82,15 +82,16 @@ export async function render(main, { args }) {
       (d.attachments || []).length ? fact(t("form.section.attachments"), h("ul.files", d.attachments.map((a) =>
         h("li", h("a", { href: `/api/v1/attachments/${a.id}`, target: "_blank", rel: "noopener" }, a.name), " ", h("span.muted", t("akind." + a.kind)))))) : null);
 
-    clear(box).append(
+    clear(box).append(...[
       h("div.page-head", h("h1", t("kind." + d.kind), pt ? " · " + pt.name : ""), sessionBadge(d.status),
         breached.has(id) && d.status === "requested" ? h("span.badge.breach", t("sessions.breach")) : null),
       h("section.card.session", { "data-status": d.status, "data-version": d.version }, facts, acts.length ? h("div.actions.session-actions", acts) : null),
       opinionSection(requester, target && specialist && assigned, deptName, tgtDepts, who),
       h("section.card", h("h2", t("session.history")),
-        h("ol.history", events.map((e) => h("li", h("time", dateTime(e.at)), " ", t("sevent." + e.action), e.to && e.from !== e.to ? ` → ${t("sstatus." + e.to)}` : "", e.reason ? `：${e.reason}` : "")))),
+        h("ol.history", events.map((e) => h("li", h("time", dateTime(e.at)), " ", t("sevent." + e.action), e.to && e.from !== e.to ? ` → ${t("sstatus." + e.to)}` : "", e.reason ? `：${eventReason(e)}` : "")))),
       escalations.length ? h("section.card", h("h2", t("session.escalations")),
-        h("ul.plain", escalations.map((e) => h("li", h("span.badge.breach", t("sessions.breach")), " ", t("session.escalation", { due: dateTime(e.due), raised: dateTime(e.raised_at) }))))) : null);
+        h("ul.plain", escalations.map((e) => h("li", h("span.badge.breach", t("sessions.breach")), " ", t("session.escalation", { due: dateTime(e.due), raised: dateTime(e.raised_at) }))))) : null,
+    ].filter(Boolean));
   }
 
   function opinionSection(requester, author, deptName, tgtDepts, who) {
@@ -260,6 +261,13 @@ export async function render(main, { args }) {
     },
   });
   return () => { clearTimeout(pending); stop(); stream.close(); };
+}
+
+// eventReason shows a schedule's period (recorded as two UTC instants) in
+// the hospital's time; other reasons are the words someone wrote.
+function eventReason(e) {
+  const m = e.action === "schedule" && /^(\S+) – (\S+)$/.exec(e.reason);
+  return m ? scheduleText({ schedule: { start: m[1], end: m[2] } }) : e.reason;
 }
 
 function fact(label, value) {

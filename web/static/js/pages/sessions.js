@@ -3,7 +3,7 @@
 // ones it sent, updated live from /sessions/stream.
 import { get, qs, background } from "../api.js";
 import { t } from "../i18n.js";
-import { h, clear, dateTime, duration, announce, alertNow } from "../ui.js";
+import { h, clear, dateTime, dayISO, duration, announce, alertNow } from "../ui.js";
 import { live } from "../sse.js";
 import { session, has } from "../session.js";
 import { hospitalName, patient } from "../names.js";
@@ -18,7 +18,11 @@ export function urgencyBadge(u) {
   return h("span.badge.priority-" + u, t("priority." + u));
 }
 export function scheduleText(s) {
-  return s.schedule ? `${dateTime(s.schedule.start)} – ${dateTime(s.schedule.end).slice(-5)}` : "";
+  if (!s.schedule) return "";
+  const { start, end } = s.schedule;
+  // The end's date only when it falls on another day than the start.
+  const sameDay = dayISO(new Date(start)) === dayISO(new Date(end));
+  return `${dateTime(start)} – ${sameDay ? dateTime(end).slice(-5) : dateTime(end)}`;
 }
 
 // countdown is the time left to answer a request, ticking; it turns into a
