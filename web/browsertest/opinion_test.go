@@ -66,7 +66,7 @@ func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 	// themself), set the time, start and end the session.
 	row := fmt.Sprintf(`table[data-list="in"] tr[data-id="%s"]`, id)
 	specialist.run("the request arrives with its deadline", 15*time.Second,
-		wait(row+`[data-status="requested"] .countdown`))
+		wait(row+`[data-status="requested"] .respond-by`))
 	specialist.shot("incoming request")
 	specialist.run("accept, schedule, start and end", 30*time.Second,
 		clickLive(row+` a`),

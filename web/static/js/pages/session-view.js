@@ -85,7 +85,7 @@ export async function render(main, { args }) {
     clear(box).append(...[
       h("div.page-head", h("h1", t("kind." + d.kind), pt ? " · " + pt.name : ""), sessionBadge(d.status),
         breached.has(id) && d.status === "requested" ? h("span.badge.breach", t("sessions.breach")) : null),
-      h("section.card.session", { "data-status": d.status, "data-version": d.version }, facts, acts.length ? h("div.actions.session-actions", acts) : null),
+      h("section.card.session", { "data-id": d.id, "data-status": d.status, "data-version": d.version }, facts, acts.length ? h("div.actions.session-actions", acts) : null),
       opinionSection(requester, target && specialist && assigned, deptName, tgtDepts, who),
       h("section.card", h("h2", t("session.history")),
         h("ol.history", events.map((e) => h("li", h("time", dateTime(e.at)), " ", t("sevent." + e.action), e.to && e.from !== e.to ? ` → ${t("sstatus." + e.to)}` : "", e.reason ? `：${eventReason(e)}` : "")))),

@@ -29,7 +29,7 @@ export function scheduleText(s) {
 // breach flag once the deadline passed (or the server escalated it).
 export function countdown(s, breached) {
   if (s.status !== "requested" || !s.respond_by) return null;
-  const el = h("span.countdown", { "data-due": s.respond_by });
+  const el = h("span.respond-by", { "data-due": s.respond_by });
   tick(el, breached);
   return el;
 }
@@ -41,7 +41,7 @@ function tick(el, breached) {
 }
 export function startTicking(root, breached) {
   const timer = setInterval(() => {
-    for (const el of root.querySelectorAll(".countdown")) tick(el, breached && breached.has(el.closest("[data-id]")?.dataset.id));
+    for (const el of root.querySelectorAll(".respond-by")) tick(el, breached && breached.has(el.closest("[data-id]")?.dataset.id));
   }, 1000);
   return () => clearInterval(timer);
 }
