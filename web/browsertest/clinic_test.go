@@ -53,7 +53,22 @@ func TestDoctorBooksRemoteClinic(t *testing.T) {
 	doctor.run("leaving the room goes back to the session", 15*time.Second,
 		eval(`history.back()`),
 		wait(`.session[data-status="scheduled"]`))
-	if bad := doctor.problems(); len(bad) > 0 {
-		t.Errorf("console shows problems:\n%v", bad)
+
+	// The specialist publishes another slot, at the form's suggested time
+	// (the first week still open for publishing).
+	specialist := b.page(t, "specialist", base)
+	specialist.login("sph.cardio", "#/sessions")
+	specialist.run("publish a slot", 15*time.Second,
+		eval(`location.hash = "#/clinic"`),
+		wait(`#slots tbody tr`),
+		eval(`window.slotsBefore = document.querySelectorAll("#slots tbody tr").length`),
+		choose(`#slot-department`, `[...document.querySelectorAll("#slot-department option")].find((o) => o.textContent === "心血管内科").value`),
+		click(`#publish-slot`),
+		pollTrue(`document.querySelectorAll("#slots tbody tr").length === window.slotsBefore + 1`))
+	specialist.shot("slot published")
+	for _, p := range []*page{doctor, specialist} {
+		if bad := p.problems(); len(bad) > 0 {
+			t.Errorf("%s's console shows problems:\n%v", p.name, bad)
+		}
 	}
 }

@@ -3,7 +3,7 @@
 // schedule is public a week ahead: the server says how far) and withdraws one.
 import { get, post, qs, ApiError, background } from "../api.js";
 import { t } from "../i18n.js";
-import { h, clear, field, select, dateTime, toast, showErrors, clearErrors, fromLocalInput, toLocalInput, dialog } from "../ui.js";
+import { h, clear, field, select, dateTime, toast, showErrors, clearErrors, fromLocalInput, dayISO, dialog } from "../ui.js";
 import { session, has } from "../session.js";
 import { hospitalName, departments, departmentName } from "../names.js";
 
@@ -49,10 +49,14 @@ export async function render(main) {
 async function publishForm(hid, done) {
   const depts = await departments(hid).catch(() => []);
   const dept = select([["", t("form.choose")], ...depts.map((d) => [d.id, d.name])], "", { id: "slot-department" });
-  // Next week's Monday, 09:00, is a slot that may still be published now.
-  const start = new Date(Date.now() + 8 * 86400000);
-  const from = h("input#slot-start", { type: "datetime-local", value: toLocalInput(start).slice(0, 11) + "09:00" });
-  const to = h("input#slot-end", { type: "datetime-local", value: toLocalInput(start).slice(0, 11) + "11:00" });
+  // A slot is published by the Monday of the week before its own (posted a
+  // week ahead), so the first week still open is the one after next: its
+  // Monday, 09:00–11:00, is the form's suggestion.
+  const today = new Date(dayISO(new Date()) + "T12:00:00Z");
+  const toMonday = (8 - today.getUTCDay()) % 7 || 7;
+  const monday = new Date(today.getTime() + (toMonday + 7) * 86400000).toISOString().slice(0, 10);
+  const from = h("input#slot-start", { type: "datetime-local", value: monday + "T09:00" });
+  const to = h("input#slot-end", { type: "datetime-local", value: monday + "T11:00" });
   const cap = h("input#slot-capacity", { type: "number", min: 1, max: 20, value: 4 });
   const banner = h("p.form-error", { role: "alert", hidden: true });
   const form = h("form.card.slot-form", { novalidate: true }, h("h2", t("clinic.publish")), banner,
