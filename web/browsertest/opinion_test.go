@@ -3,6 +3,7 @@ package browsertest
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ type session struct {
 
 // TestSpecialistSignsDoctorAcknowledges is browser test 4. The whole session
 // goes through the UI: the county doctor requests a consultation (recording
-// the patient's consents), the specialist accepts it, sets the time, starts
+// the patient's consents, attaching a DICOM series), the specialist accepts it, sets the time, starts
 // and ends it, then writes and signs the opinion; the county doctor, whose
 // page stayed open on the session, sees the signed opinion arrive without
 // reloading and acknowledges it; both pages then show it acknowledged. Only
@@ -54,11 +55,15 @@ func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 		click(`#record-data_sharing`),
 		wait(`.consent-state[data-purpose="data_sharing"] .status-accepted`),
 		keys(`#session-question`, "胸痛反复发作，请协助判断是否需要上转行冠脉造影"),
-		keys(`#session-summary`, "男，64岁，活动后胸痛3天，心电图ST段压低"))
+		keys(`#session-summary`, "男，64岁，活动后胸痛3天，心电图ST段压低"),
+		// A CT series goes with it: the file picker's DICOM path.
+		chromedp.SetUploadFiles(chromedp.CSS(`#files`), []string{dicomFile(t)}),
+		pollTrue(`document.querySelector("#file-list").textContent.includes("DICOM")`))
 	doctor.shot("request filled in")
 	doctor.run("send it", 15*time.Second,
 		click(`#submit-session`),
-		wait(`.session[data-status="requested"]`))
+		wait(`.session[data-status="requested"]`),
+		pollTrue(`document.querySelector(".session").textContent.includes("ct-multiframe.dcm")`))
 	id := doctor.eval(`location.hash.split("/")[2]`)
 	doctor.shot("requested")
 
@@ -134,6 +139,16 @@ func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 			t.Errorf("%s's console shows problems:\n%v", p.name, bad)
 		}
 	}
+}
+
+// dicomFile is a multi-frame CT series from the attachment package's test data.
+func dicomFile(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("../../attachment/testdata/ct-multiframe.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // eval reads the value of a JavaScript expression as a string.
