@@ -22,7 +22,8 @@ type session struct {
 // the patient's consents, attaching a DICOM series), the specialist accepts it, sets the time, starts
 // and ends it, then writes and signs the opinion; the county doctor, whose
 // page stayed open on the session, sees the signed opinion arrive without
-// reloading and acknowledges it; both pages then show it acknowledged. Only
+// reloading and acknowledges it; both pages then show it acknowledged; the
+// opinion advised a referral, which opens drafted in the referral form. Only
 // the patient's registration is done through the API.
 func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 	base := startServer(t)
@@ -128,6 +129,16 @@ func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 	specialist.run("and so does the incoming list", 15*time.Second,
 		eval(`location.hash = "#/sessions"`),
 		wait(row+`[data-status="acknowledged"]`))
+
+	// One click from the opinion to the referral it advises: the form opens
+	// on the drafted up-referral, the patient and department filled in.
+	doctor.run("draft the referral the opinion advises", 15*time.Second,
+		clickLive(`#draft-referral`),
+		pollTrue(`location.hash.startsWith("#/referrals/new?edit=")`),
+		wait(`#patient-chosen p`),
+		pollTrue(`document.querySelector("#patient-chosen").textContent.includes("王建国")`),
+		pollTrue(`document.querySelector("#receiving-department").selectedOptions[0].textContent === "心血管内科"`))
+	doctor.shot("referral drafted from the opinion")
 
 	var got session
 	doctorAPI.call("GET", "/sessions/"+id, nil, 0, &got)
