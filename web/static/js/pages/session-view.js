@@ -97,7 +97,8 @@ export async function render(main, { args }) {
   function opinionSection(requester, author, deptName, tgtDepts, who) {
     const op = d.opinion;
     const sec = h("section.card.opinion#opinion", h("h2", t("opinion.title")));
-    if (!["consult", "mdt", "imaging_review", "expert_clinic"].includes(d.kind)) return null;
+    // A teaching round has no opinion; a declined or cancelled session never gets one.
+    if (!["consult", "mdt", "imaging_review", "expert_clinic"].includes(d.kind) || ["declined", "cancelled"].includes(d.status)) return null;
     if (op && op.signed_at) {
       sec.append(h("dl.facts.signed-opinion",
         fact(t("opinion.findings"), op.findings), fact(t("opinion.impression"), op.impression), fact(t("opinion.recommendations"), op.recommendations),
