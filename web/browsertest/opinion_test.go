@@ -126,6 +126,18 @@ func TestSpecialistSignsDoctorAcknowledges(t *testing.T) {
 	specialist.run("the specialist's page shows it acknowledged", 15*time.Second,
 		wait(`.session[data-status="acknowledged"]`))
 	specialist.shot("acknowledged")
+	specialist.run("the session reads in English too", 15*time.Second,
+		choose(`#lang`, `"en"`),
+		pollTrue(`document.querySelector(".badge.sstatus-acknowledged")?.textContent === "Acknowledged"`),
+		pollTrue(`(document.querySelector(".signed-opinion")?.textContent || "").includes("Referral advised to 心血管内科")`))
+	specialist.shot("in English")
+	specialist.run("back to Chinese", 15*time.Second, choose(`#lang`, `"zh-CN"`), wait(`.badge.sstatus-acknowledged`))
+	specialist.run("a signed addendum", 15*time.Second,
+		keys(`#addendum-text`, "复查肌钙蛋白6小时后仍阴性，维持原意见"),
+		click(`#add-addendum`),
+		wait(`ol.addenda li[data-seq="1"]`),
+		pollTrue(`document.querySelector("ol.addenda").textContent.includes("维持原意见")`))
+	specialist.shot("addendum")
 	specialist.run("and so does the incoming list", 15*time.Second,
 		eval(`location.hash = "#/sessions"`),
 		wait(row+`[data-status="acknowledged"]`))

@@ -67,7 +67,7 @@ const zh = {
   "nav.clinic": "远程门诊", "nav.incoming_sessions": "会诊请求",
   "kind.consult": "远程会诊", "kind.mdt": "多学科会诊", "kind.teaching_round": "教学查房", "kind.imaging_review": "影像会诊", "kind.expert_clinic": "专家远程门诊",
   "sstatus.requested": "待应答", "sstatus.accepted": "已接受", "sstatus.declined": "已拒绝", "sstatus.scheduled": "已排期", "sstatus.live": "进行中", "sstatus.ended": "已结束", "sstatus.opinion_signed": "意见已签署", "sstatus.acknowledged": "已确认", "sstatus.cancelled": "已取消",
-  "sevent.request": "提出请求", "sevent.book": "预约门诊", "sevent.draft_opinion": "保存意见草稿", "sevent.accept": "接受", "sevent.decline": "拒绝", "sevent.schedule": "排期", "sevent.start": "开始", "sevent.end": "结束", "sevent.sign_opinion": "签署意见", "sevent.acknowledge": "确认已阅", "sevent.cancel": "取消",
+  "sevent.request": "提出请求", "sevent.book": "预约门诊", "sevent.draft_opinion": "保存意见草稿", "sevent.accept": "接受", "sevent.decline": "拒绝", "sevent.schedule": "排期", "sevent.start": "开始", "sevent.end": "结束", "sevent.sign_opinion": "签署意见", "sevent.acknowledge": "确认已阅", "sevent.cancel": "取消", "sevent.addendum": "签署补充意见",
   "akind.image": "图片", "akind.pdf": "PDF", "akind.lab_result": "检验报告", "akind.dicom": "DICOM 影像",
   "slot.published": "可预约", "slot.booked": "已约满", "slot.cancelled": "已停诊",
   "scol.kind": "类型", "scol.deadline": "应答时限/时间",
@@ -81,6 +81,7 @@ const zh = {
   "consent.remote_consultation": "远程会诊知情同意", "consent.data_sharing": "同意向{hospital}共享病历", "consent.present": "已有", "consent.missing": "缺少", "consent.new_for": "登记：{what}",
   "clinic.title": "专家远程门诊", "clinic.slots": "可见号源", "clinic.none": "暂无号源", "clinic.when": "时间", "clinic.department": "科室", "clinic.places": "余号", "clinic.action": "操作", "clinic.book": "预约", "clinic.book_title": "预约专家远程门诊", "clinic.booked": "已预约", "clinic.cancel": "停诊", "clinic.cancelled": "已停诊", "clinic.publish": "发布号源", "clinic.publish_hint": "下周的号源须在本周一前发布（提前一周公示）。", "clinic.published": "号源已发布", "clinic.capacity": "号数", "clinic.slot_gone": "该号源已不可预约", "clinic.back": "返回号源列表",
   "roompage.title": "会诊室", "roompage.back": "返回会诊",
+  "session.specialist_in": "{who}（{dept}）", "session.event_reason": "：{reason}", "list.sep": "、",
 };
 
 const en = {
@@ -148,7 +149,7 @@ const en = {
   "nav.clinic": "Remote clinics", "nav.incoming_sessions": "Session requests",
   "kind.consult": "Consultation", "kind.mdt": "MDT", "kind.teaching_round": "Teaching round", "kind.imaging_review": "Imaging review", "kind.expert_clinic": "Remote clinic",
   "sstatus.requested": "Requested", "sstatus.accepted": "Accepted", "sstatus.declined": "Declined", "sstatus.scheduled": "Scheduled", "sstatus.live": "Live", "sstatus.ended": "Ended", "sstatus.opinion_signed": "Opinion signed", "sstatus.acknowledged": "Acknowledged", "sstatus.cancelled": "Cancelled",
-  "sevent.request": "Requested", "sevent.book": "Booked", "sevent.draft_opinion": "Opinion draft saved", "sevent.accept": "Accepted", "sevent.decline": "Declined", "sevent.schedule": "Scheduled", "sevent.start": "Started", "sevent.end": "Ended", "sevent.sign_opinion": "Opinion signed", "sevent.acknowledge": "Acknowledged", "sevent.cancel": "Cancelled",
+  "sevent.request": "Request", "sevent.book": "Booking", "sevent.draft_opinion": "Opinion draft saved", "sevent.accept": "Accept", "sevent.decline": "Decline", "sevent.schedule": "Set the time", "sevent.start": "Start", "sevent.end": "End", "sevent.sign_opinion": "Sign the opinion", "sevent.acknowledge": "Acknowledge", "sevent.cancel": "Cancel", "sevent.addendum": "Sign an addendum",
   "akind.image": "Image", "akind.pdf": "PDF", "akind.lab_result": "Lab result", "akind.dicom": "DICOM",
   "slot.published": "Open", "slot.booked": "Full", "slot.cancelled": "Cancelled",
   "scol.kind": "Kind", "scol.deadline": "Answer by / time",
@@ -162,6 +163,7 @@ const en = {
   "consent.remote_consultation": "Consent to remote consultation", "consent.data_sharing": "Consent to share the record with {hospital}", "consent.present": "Present", "consent.missing": "Missing", "consent.new_for": "Record: {what}",
   "clinic.title": "Remote clinics", "clinic.slots": "Visible slots", "clinic.none": "No slots", "clinic.when": "When", "clinic.department": "Department", "clinic.places": "Free", "clinic.action": "Action", "clinic.book": "Book", "clinic.book_title": "Book a remote clinic", "clinic.booked": "Booked", "clinic.cancel": "Withdraw", "clinic.cancelled": "Slot withdrawn", "clinic.publish": "Publish a slot", "clinic.publish_hint": "Next week's slots must be published before this week's Monday (posted a week ahead).", "clinic.published": "Slot published", "clinic.capacity": "Places", "clinic.slot_gone": "This slot can no longer be booked", "clinic.back": "Back to the slots",
   "roompage.title": "Session room", "roompage.back": "Back to the session",
+  "session.specialist_in": "{who} ({dept})", "session.event_reason": ": {reason}", "list.sep": ", ",
 };
 
 const catalogues = { "zh-CN": zh, en };

@@ -70,10 +70,10 @@ export async function render(main, { args }) {
       fact(t("col.priority"), urgencyBadge(d.urgency)),
       pt ? fact(t("col.patient"), [pt.name, t("sex." + pt.sex), pt.birth_date].filter(Boolean).join(" · ")) : null,
       fact(t("session.requesting"), [reqName, ownDepts].filter(Boolean).join(" · ")),
-      fact(t("session.target"), [tgtName, (d.target_department_ids || []).map(deptName).join("、")].filter(Boolean).join(" · ")),
+      fact(t("session.target"), [tgtName, (d.target_department_ids || []).map(deptName).join(t("list.sep"))].filter(Boolean).join(" · ")),
       d.status === "requested" && d.respond_by ? fact(t("scol.deadline"), countdown(d, breached.has(id))) : null,
       d.schedule ? fact(t("session.schedule"), scheduleText(d)) : null,
-      (d.specialists || []).length ? fact(t("session.specialists"), d.specialists.map((a) => `${who(a.specialist_id)}（${deptName(a.department_id)}）`).join("、")) : null,
+      (d.specialists || []).length ? fact(t("session.specialists"), d.specialists.map((a) => t("session.specialist_in", { who: who(a.specialist_id), dept: deptName(a.department_id) })).join(t("list.sep"))) : null,
       d.decline_reason ? fact(t("session.decline_reason"), d.decline_reason) : null,
       d.cancel_reason ? fact(t("session.cancel_reason"), d.cancel_reason) : null,
       d.acknowledged_at ? fact(t("session.acknowledged_at"), dateTime(d.acknowledged_at)) : null,
@@ -88,7 +88,7 @@ export async function render(main, { args }) {
       h("section.card.session", { "data-id": d.id, "data-status": d.status, "data-version": d.version }, facts, acts.length ? h("div.actions.session-actions", acts) : null),
       opinionSection(requester, target && specialist && assigned, deptName, tgtDepts, who),
       h("section.card", h("h2", t("session.history")),
-        h("ol.history", events.map((e) => h("li", h("time", dateTime(e.at)), " ", t("sevent." + e.action), e.to && e.from !== e.to ? ` → ${t("sstatus." + e.to)}` : "", e.reason ? `：${eventReason(e)}` : "")))),
+        h("ol.history", events.map((e) => h("li", h("time", dateTime(e.at)), " ", t("sevent." + e.action), e.to && e.from !== e.to ? ` → ${t("sstatus." + e.to)}` : "", e.reason ? t("session.event_reason", { reason: eventReason(e) }) : "")))),
       escalations.length ? h("section.card", h("h2", t("session.escalations")),
         h("ul.plain", escalations.map((e) => h("li", h("span.badge.breach", t("sessions.breach")), " ", t("session.escalation", { due: dateTime(e.due), raised: dateTime(e.raised_at) }))))) : null,
     ].filter(Boolean));
@@ -102,7 +102,7 @@ export async function render(main, { args }) {
     if (op && op.signed_at) {
       sec.append(h("dl.facts.signed-opinion",
         fact(t("opinion.findings"), op.findings), fact(t("opinion.impression"), op.impression), fact(t("opinion.recommendations"), op.recommendations),
-        (op.diagnoses || []).length ? fact(t("form.diagnoses"), op.diagnoses.map((x) => `${x.code} ${x.text}`).join("；")) : null,
+        (op.diagnoses || []).length ? fact(t("form.diagnoses"), op.diagnoses.map((x) => `${x.code} ${x.text}`).join(t("list.sep"))) : null,
         fact(t("opinion.referral"), op.referral_advised ? t("opinion.referral_yes", { dept: deptName(op.suggested_department_id) || "—" }) : t("opinion.referral_no")),
         fact(t("opinion.signed"), `${who(op.signed_by)} · ${dateTime(op.signed_at)}`),
         fact(t("opinion.digest"), h("code", (op.digest || "").slice(0, 16)))));
@@ -110,9 +110,8 @@ export async function render(main, { args }) {
         sec.append(h("div.actions", h("button.btn.primary#draft-referral", { type: "button", on: { click: draftReferral } }, t("opinion.draft_referral"))));
       }
       sec.append(h("h3", t("addenda.title")));
-      const list = h("ol.addenda", (d.addenda || []).map((a) => h("li", { "data-seq": a.seq }, h("p", a.text), h("p.muted", `${who(a.signed_by)} · ${dateTime(a.signed_at)}`))));
-      if (!(d.addenda || []).length) list.append(h("li.muted", t("addenda.none")));
-      sec.append(list);
+      if ((d.addenda || []).length) sec.append(h("ol.addenda", d.addenda.map((a) => h("li", { "data-seq": a.seq }, h("p", a.text), h("p.muted", `${who(a.signed_by)} · ${dateTime(a.signed_at)}`)))));
+      else sec.append(h("p.muted", t("addenda.none")));
       if (author) sec.append(addendumForm());
       return sec;
     }
@@ -265,8 +264,11 @@ export async function render(main, { args }) {
 }
 
 // eventReason shows a schedule's period (recorded as two UTC instants) in
-// the hospital's time; other reasons are the words someone wrote.
+// the hospital's time, an addendum's by its number; other reasons are the
+// words someone wrote.
 function eventReason(e) {
+  const a = e.action === "addendum" && /^addendum (\d+)$/.exec(e.reason);
+  if (a) return "#" + a[1];
   const m = e.action === "schedule" && /^(\S+) – (\S+)$/.exec(e.reason);
   return m ? scheduleText({ schedule: { start: m[1], end: m[2] } }) : e.reason;
 }
