@@ -53,6 +53,11 @@ func TestDoctorBooksRemoteClinic(t *testing.T) {
 	doctor.run("leaving the room goes back to the session", 15*time.Second,
 		eval(`history.back()`),
 		wait(`.session[data-status="scheduled"]`))
+	doctor.run("the doctor's list of sessions has it", 15*time.Second,
+		eval(`location.hash = "#/sessions"`),
+		wait(`table[data-list="out"] tr[data-status="scheduled"]`),
+		pollTrue(`document.querySelector('table[data-list="out"]').textContent.includes("赵秀英")`))
+	doctor.shot("my sessions")
 
 	// The specialist publishes another slot, at the form's suggested time
 	// (the first week still open for publishing).

@@ -54,9 +54,12 @@ export async function render(main) {
     h("div.actions",
       canRequest ? h("a.btn.primary#new-session", { href: "#/sessions/new" }, t("sessions.new")) : null,
       h("a.btn", { href: "#/clinic" }, t("nav.clinic")))));
+  const mineOnly = h("input#mine-only", { type: "checkbox", checked: has("county_doctor") });
+  mineOnly.addEventListener("change", () => background(load()));
   const lists = [
     { key: "in", title: t("sessions.incoming"), test: (s) => s.target_hospital_id === hid },
-    { key: "out", title: t("sessions.sent"), test: (s) => s.requesting_hospital_id === hid },
+    // A doctor follows their own requests; colleagues' are one tick away.
+    { key: "out", title: t("sessions.sent"), test: (s) => s.requesting_hospital_id === hid && (!mineOnly.checked || s.requester_id === session.user.id) },
     { key: "invited", title: t("sessions.invited"), test: (s) => s.target_hospital_id !== hid && s.requesting_hospital_id !== hid },
   ];
   // A specialist answers requests first; a county doctor follows their own.
@@ -65,7 +68,8 @@ export async function render(main) {
     l.body = h("tbody");
     l.empty = h("p.muted.empty", t("sessions.empty"));
     l.section = h("section.card", { "aria-labelledby": "slist-" + l.key },
-      h("h2", { id: "slist-" + l.key }, l.title),
+      h("div.section-head", h("h2", { id: "slist-" + l.key }, l.title),
+        l.key === "out" ? h("label.check", { for: "mine-only" }, mineOnly, " ", t("sessions.mine_only")) : null),
       h("div.table-wrap", h("table.list", { "data-list": l.key },
         h("thead", h("tr", ["scol.kind", "col.patient", "col.priority", "col.status", "col.other_hospital", "scol.deadline", "col.updated"].map((k) => h("th", { scope: "col" }, t(k))))),
         l.body)),
