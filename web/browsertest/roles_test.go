@@ -32,7 +32,7 @@ func TestEveryRoleHasAHome(t *testing.T) {
 	for _, tc := range []struct{ user, home, ready string }{
 		{"linxi.doctor", "#/doctor", `table.list[data-list="out"] tbody tr`},
 		{"sph.desk", "#/desk", `#board li.ticket-row`},
-		{"sph.cardio", "#/sessions", `.placeholder h1`},
+		{"sph.cardio", "#/sessions", `table.list[data-list="in"]`},
 		{"commission.office", "#/office", `#dashboard svg.chart`},
 		{"admin", "#/home", `main h1`},
 	} {

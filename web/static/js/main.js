@@ -11,10 +11,13 @@ import * as ticket from "./pages/ticket.js";
 import * as desk from "./pages/desk.js";
 import * as office from "./pages/office.js";
 import * as later from "./pages/later.js";
+import * as sessions from "./pages/sessions.js";
+import * as sessionView from "./pages/session-view.js";
+import * as sessionForm from "./pages/session-form.js";
+import * as clinic from "./pages/clinic.js";
+import * as room from "./pages/room.js";
 
 // Routes: a pattern of the hash path, the page module, and who may open it.
-// The remote-session pages (requests, the video room, the imaging viewer)
-// come with the consult work; their entries are reserved here.
 const routes = [
   { path: /^\/login$/, page: login, public: true },
   { path: /^\/doctor$/, page: doctor, roles: clinical },
@@ -22,9 +25,13 @@ const routes = [
   { path: /^\/referrals\/([\w-]+)$/, page: ticket, roles: clinical },
   { path: /^\/desk$/, page: desk, roles: ["referral_desk"] },
   { path: /^\/office$/, page: office, roles: ["program_office", ...clinical] },
-  { path: /^\/sessions$/, page: later, roles: clinical }, // remote sessions: requests and the specialist's list
-  { path: /^\/sessions\/([\w-]+)\/room$/, page: later, roles: clinical }, // the video room (to come)
-  { path: /^\/sessions\/([\w-]+)\/imaging$/, page: later, roles: clinical }, // the imaging viewer (to come)
+  { path: /^\/sessions$/, page: sessions, roles: clinical },
+  { path: /^\/sessions\/new$/, page: sessionForm, roles: ["county_doctor", "specialist", "dispatched_doctor"] },
+  { path: /^\/sessions\/([\w-]+)$/, page: sessionView, roles: clinical },
+  { path: /^\/sessions\/([\w-]+)\/room$/, page: room, roles: clinical },
+  { path: /^\/sessions\/([\w-]+)\/imaging$/, page: room, roles: clinical }, // the viewer is inside the room
+  { path: /^\/clinic$/, page: clinic, roles: clinical },
+  { path: /^\/clinic\/([\w-]+)\/book$/, page: { render: sessionForm.renderBooking }, roles: ["county_doctor", "specialist", "dispatched_doctor"] },
   { path: /^\/home$/, page: later, roles: null },
 ];
 
@@ -35,7 +42,8 @@ function navItems() {
   // A supporting (tertiary) hospital refers patients down, a county one up.
   const down = session.hospital && session.hospital.tier === "tertiary";
   if (has(...clinical)) items.push([down ? "#/referrals/new?direction=down" : "#/referrals/new", down ? "nav.new_down_referral" : "nav.new_referral"]);
-  if (has(...clinical)) items.push(["#/sessions", "nav.sessions"]);
+  if (has(...clinical)) items.push(["#/sessions", has("specialist") && !has("county_doctor") ? "nav.incoming_sessions" : "nav.sessions"]);
+  if (has("county_doctor", "specialist", "dispatched_doctor")) items.push(["#/clinic", "nav.clinic"]);
   if (has("program_office", "referral_desk")) items.push(["#/office", "nav.statistics"]);
   return items;
 }

@@ -303,7 +303,7 @@ export async function render(main, { params }) {
 }
 
 // patientForm registers a new patient at the caller's hospital.
-function patientForm(hid, done) {
+export function patientForm(hid, done) {
   const name = h("input", { autocomplete: "off" });
   const sex = select([["", t("form.choose")], ["male", t("sex.male")], ["female", t("sex.female")], ["unknown", t("sex.unknown")]], "");
   const birth = h("input", { type: "date" });
@@ -328,10 +328,12 @@ function patientForm(hid, done) {
   return details;
 }
 
-// consentForm records the patient's (or a relative's) consent to referral.
-function consentForm(p, open, done) {
+// consentForm records the patient's (or a relative's) consent to referral,
+// or to another purpose (remote_consultation; data_sharing with a hospital)
+// when the remote-session pages ask.
+export function consentForm(p, open, done, { purpose = "referral", sharedWith = "", id = "record-consent", summary = t("consent.new") } = {}) {
   const kind = select([["patient", t("consent.by.patient")], ["guardian", t("consent.by.guardian")], ["relative", t("consent.by.relative")]], "patient");
-  const name = h("input#consenter-name", { value: p.name, autocomplete: "off" });
+  const name = h("input", { id: id === "record-consent" ? "consenter-name" : id + "-name", value: p.name, autocomplete: "off" });
   const rel = h("input", { autocomplete: "off" });
   const note = h("input", { autocomplete: "off" });
   const banner = h("p.form-error", { role: "alert", hidden: true });
@@ -340,15 +342,15 @@ function consentForm(p, open, done) {
     h("p.hint", t("consent.statement")),
     h("div.row", field(t("consent.kind"), kind, { name: "consenter_kind" }), field(t("consent.name"), name, { name: "consenter_name" }),
       field(t("consent.relationship"), rel, { name: "relationship" }), field(t("consent.note"), note, { name: "note" })),
-    h("button.btn#record-consent", { type: "button", on: { click: record } }, t("consent.record")));
+    h("button.btn", { id, type: "button", on: { click: record } }, t("consent.record")));
   async function record() {
     clearErrors(box);
     try {
-      const c = await post(`/patients/${p.id}/consents`, { consenter_kind: kind.value, consenter_name: name.value, relationship: rel.value, note: note.value, purpose: "referral" }, { idempotent: true });
+      const c = await post(`/patients/${p.id}/consents`, { consenter_kind: kind.value, consenter_name: name.value, relationship: rel.value, note: note.value, purpose, shared_with_hospital_id: sharedWith }, { idempotent: true });
       done(c);
     } catch (err) { if (err instanceof ApiError) showErrors(box, err); else throw err; }
   }
-  return h("details.register", { open }, h("summary", t("consent.new")), box);
+  return h("details.register", { open }, h("summary", summary), box);
 }
 
 // icdPicker is a combobox over GET /icd10: type a code or a Chinese name,
