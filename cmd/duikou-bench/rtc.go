@@ -290,6 +290,9 @@ func runRTC(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	// The server process's stderr is copied by a goroutine of its own
+	// into the same writer the tool reports progress to.
+	stderr = &syncWriter{w: stderr}
 	b, err := newRTCBench(ctx, o, stderr)
 	if b != nil {
 		defer b.close()
@@ -872,3 +875,15 @@ func (b *rtcBench) signalling(ctx context.Context, stdout io.Writer) error {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return jsonDecode(b, v) }
+
+// syncWriter serialises writes from several goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
