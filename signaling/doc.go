@@ -14,7 +14,8 @@
 //  2. Open the WebSocket at url from an allowed Origin, offering the
 //     subprotocol "duikou.v1" (and, optionally, "duikou.token.<token>").
 //  3. Send {"type":"join","seq":1,"payload":{"room":…,"token":…}} (token
-//     omitted when it went in the header). Every client message carries a
+//     omitted when it went in the header; "no_media":true to follow the
+//     room's messages without a PeerConnection). Every client message carries a
 //     type and a seq that increases; server messages have their own seq and
 //     name the client message they answer in "re".
 //  4. A participant with admit gets "welcome" (participants, lobby, tracks,

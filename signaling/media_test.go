@@ -527,3 +527,44 @@ func TestICERestartKeepsMediaFlowing(t *testing.T) {
 	}
 	sub.waitPackets("pub-video", sub.track("pub-video").packets.Load()+20)
 }
+
+// A participant who joins for the messages only (no_media) is in the room
+// like any other, chat and all, but the server opens no PeerConnection for
+// it: no offer comes, and an answer is refused. A media participant in the
+// same room still receives the publisher.
+func TestMessagesOnlyParticipantGetsNoPeerConnection(t *testing.T) {
+	h, router := newMediaHarness(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	pub := newPeer(t, "pub", router)
+	pub.publish(ctx)
+	cp := pub.connect(h, TJoin, JoinPayload{Room: "r", Token: h.token("r", "pub", host)})
+	cp.expect(TWelcome)
+	sub := newPeer(t, "sub", router)
+	cs := sub.connect(h, TJoin, JoinPayload{Room: "r", Token: h.token("r", "sub", Perms{Subscribe: true, Admit: true})})
+	cs.expect(TWelcome)
+	sub.waitPackets("pub-video", 10)
+
+	phone := h.mustDial("phone")
+	phone.send(TJoin, JoinPayload{Room: "r", Token: h.token("r", "phone", Perms{Publish: true, Subscribe: true, Admit: true}), NoMedia: true})
+	var w WelcomePayload
+	phone.expectPayload(TWelcome, &w)
+	if len(w.Tracks) != 2 {
+		t.Fatalf("the welcome lists %d tracks, want the publisher's 2 (the room is the same)", len(w.Tracks))
+	}
+	cp.send(TChat, ChatPayload{Text: "请看第三张片子"})
+	var chat ChatPayload
+	phone.expectPayload(TChat, &chat)
+	if chat.From != "pub" {
+		t.Fatalf("chat from %q", chat.From)
+	}
+	phone.expectNo(TOffer, time.Second)
+	phone.send(TAnswer, SDPPayload{SDP: "v=0"})
+	var e ErrorPayload
+	phone.expectPayload(TError, &e)
+	if !strings.Contains(e.Message, "no media connection") {
+		t.Fatalf("an answer without a PeerConnection: %+v", e)
+	}
+	sub.waitPackets("pub-video", 40)
+}

@@ -69,6 +69,11 @@ const (
 type JoinPayload struct {
 	Room  string `json:"room"`
 	Token string `json:"token,omitempty"` // absent when it came in Sec-WebSocket-Protocol
+	// NoMedia joins for the room's messages only (chat, hands, the shared
+	// imaging view): the server opens no PeerConnection for the
+	// participant, which costs it several times the memory of the
+	// WebSocket. A later join without it brings the media.
+	NoMedia bool `json:"no_media,omitempty"`
 }
 
 // ResumePayload takes a dropped participant's place back.

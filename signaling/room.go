@@ -47,6 +47,7 @@ type participant struct {
 	away     *time.Timer // running while dropped, inside the resume window
 	peer     *sfu.Peer
 	audioOff bool // asked for audio only
+	noMedia  bool // joined for messages only: no PeerConnection
 }
 
 func newRoom(s *Server, id string) *Room {
@@ -66,7 +67,7 @@ func randomSecret() string {
 // join enters a participant with a verified token: hosts go straight in,
 // everyone else waits in the lobby. The same participant joining again
 // (another tab, or a reconnect with a fresh token) takes over its place.
-func (r *Room) join(c *conn, seq uint64, cl Claims) bool {
+func (r *Room) join(c *conn, seq uint64, cl Claims, noMedia bool) bool {
 	name, err := checkText("name", cl.Name, false, 100)
 	if err != nil {
 		name = ""
@@ -91,6 +92,7 @@ func (r *Room) join(c *conn, seq uint64, cl Claims) bool {
 	// A fresh token is a fresh authorisation: its name and permissions
 	// replace the old ones.
 	p.info.ID, p.info.Name, p.info.Hospital, p.info.Perms = cl.Participant, name, cl.Hospital, cl.Perms
+	p.noMedia = noMedia
 	if cl.Perms.Admit {
 		p.admitted = true
 	}
@@ -169,7 +171,7 @@ func (r *Room) enterLocked(p *participant, seq uint64, resumed bool) bool {
 		// A late joiner sees what the presenter shows at once.
 		c.send(TViewport, 0, r.view)
 	}
-	return r.media != nil && p.peer == nil && (p.info.Perms.Publish || p.info.Perms.Subscribe)
+	return r.media != nil && p.peer == nil && !p.noMedia && (p.info.Perms.Publish || p.info.Perms.Subscribe)
 }
 
 func cmpStr(a, b string) int {

@@ -1,11 +1,13 @@
 package signaling
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -184,13 +186,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.RoomFromRequest != nil {
 		urlRoom = s.cfg.RoomFromRequest(r)
 	}
-	ws, err := s.up.Upgrade(w, r, nil)
+	hw := &hijackWriter{ResponseWriter: w}
+	ws, err := s.up.Upgrade(hw, r, nil)
 	if err != nil {
 		return // the upgrader has answered (403 for a foreign Origin)
 	}
 	c := &conn{
 		srv:  s,
 		ws:   ws,
+		bc:   hw.bc,
 		out:  make(chan *outMsg, s.cfg.SendQueue),
 		done: make(chan struct{}),
 		lim:  rate.NewLimiter(rate.Limit(s.cfg.Rate), s.cfg.Burst),
@@ -358,6 +362,7 @@ type outMsg struct {
 type conn struct {
 	srv  *Server
 	ws   *websocket.Conn
+	bc   *batchConn // under ws: gathers a burst of frames into one write
 	out  chan *outMsg
 	done chan struct{}
 	lim  *rate.Limiter
@@ -452,7 +457,24 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case m := <-c.out:
-			if err := write(m); err != nil {
+			// Everything queued meanwhile goes out in the same write
+			// (one syscall, not one per message): under load a client's
+			// queue holds several messages by the time the writer runs.
+			c.bc.begin()
+			err := write(m)
+		drain:
+			for n := 1; err == nil && n < maxBatch; n++ {
+				select {
+				case m := <-c.out:
+					err = write(m)
+				default:
+					break drain
+				}
+			}
+			if ferr := c.bc.flush(time.Now().Add(cfg.WriteWait)); err == nil {
+				err = ferr
+			}
+			if err != nil {
 				c.close(websocket.CloseAbnormalClosure, "")
 			}
 		case <-ping.C:
@@ -481,6 +503,91 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// maxBatch bounds the messages gathered into one write, so one busy
+// connection's burst cannot hold its buffer at the queue's full size.
+const maxBatch = 32
+
+// hijackWriter hands the upgrader a batchConn around the hijacked
+// connection instead of the connection itself.
+type hijackWriter struct {
+	http.ResponseWriter
+	bc *batchConn
+}
+
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("signaling: the response cannot be hijacked")
+	}
+	nc, rw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.bc = &batchConn{Conn: nc}
+	return h.bc, rw, nil
+}
+
+// batchConn passes writes straight through, except between begin and
+// flush, when it gathers them (the writer's frames, and a pong the reader
+// answers meanwhile) and writes them at once. The gathering buffer comes
+// from a pool and goes back after the flush: an idle connection holds none.
+type batchConn struct {
+	net.Conn
+	mu       sync.Mutex
+	batching bool
+	buf      *[]byte
+}
+
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.batching {
+		return b.Conn.Write(p)
+	}
+	if b.buf == nil {
+		b.buf = batchBufs.Get().(*[]byte)
+	}
+	*b.buf = append(*b.buf, p...)
+	return len(p), nil
+}
+
+func (b *batchConn) begin() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	b.batching = true
+	b.mu.Unlock()
+}
+
+// flush writes what was gathered, with deadline, and passes writes
+// through again.
+func (b *batchConn) flush(deadline time.Time) error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batching = false
+	if b.buf == nil {
+		return nil
+	}
+	buf := b.buf
+	b.buf = nil
+	var err error
+	if len(*buf) > 0 {
+		b.Conn.SetWriteDeadline(deadline)
+		_, err = b.Conn.Write(*buf)
+	}
+	if cap(*buf) <= 64<<10 {
+		*buf = (*buf)[:0]
+		batchBufs.Put(buf)
+	}
+	return err
 }
 
 func (c *conn) readLoop(urlRoom, headerToken string) {
@@ -596,7 +703,7 @@ func (c *conn) open(urlRoom string, m Message, headerToken string) bool {
 		if !c.placeHere(roomID) {
 			return false
 		}
-		return s.room(roomID, true).join(c, m.Seq, claims)
+		return s.room(roomID, true).join(c, m.Seq, claims, p.NoMedia)
 	default:
 		var p ResumePayload
 		_ = json.Unmarshal(m.Payload, &p)

@@ -137,22 +137,29 @@ type server struct {
 	stop func()
 }
 
-// startServer starts Duikou on 127.0.0.1:0 with the demo province loaded.
-func startServer(ctx context.Context, dbURL, redisURL, prefix string, stderr io.Writer) (*server, error) {
+// startServer starts Duikou on 127.0.0.1 (a free port) with the demo
+// province loaded; opts adjust the configuration (the rtc benchmark keeps
+// media on loopback). The port is taken before the server is built, so the
+// address the server derives its own URL and allowed Origin from is the one
+// clients reach.
+func startServer(ctx context.Context, dbURL, redisURL, prefix string, stderr io.Writer, opts ...func(*config.Config)) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
 	cfg := config.Config{
-		Listen: "127.0.0.1:0", DatabaseURL: dbURL, RedisURL: redisURL, RedisPrefix: prefix,
+		Listen: ln.Addr().String(), DatabaseURL: dbURL, RedisURL: redisURL, RedisPrefix: prefix,
 		DataDir: os.TempDir(), DataKey: secret.EncodeKey(secret.NewKey()), Demo: true,
 		LogLevel: slog.LevelInfo, ShutdownTimeout: 5 * time.Second,
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	log := logging.New(warnWriter{stderr}, cfg.LogLevel)
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("start the server: %w", err)
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		a.Close()
-		return nil, err
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})

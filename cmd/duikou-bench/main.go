@@ -32,11 +32,15 @@ type subcommand struct {
 
 func subcommands() []subcommand {
 	return []subcommand{
+		{"rtc", "signalling (5,000 WebSockets), media join and teaching-round fan-out against a server in its own process", runRTC},
 		{"referral", "referral lifecycle over HTTP against a plain-pgx baseline, green-channel pre-emption, queue rebuild, Redis memory", runReferral},
 	}
 }
 
 func main() {
+	if os.Getenv(serveEnv) != "" {
+		os.Exit(serveMain())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
