@@ -10,6 +10,7 @@ import * as form from "./pages/referral-form.js";
 import * as ticket from "./pages/ticket.js";
 import * as desk from "./pages/desk.js";
 import * as office from "./pages/office.js";
+import * as program from "./pages/program.js";
 import * as later from "./pages/later.js";
 import * as sessions from "./pages/sessions.js";
 import * as sessionView from "./pages/session-view.js";
@@ -25,6 +26,7 @@ const routes = [
   { path: /^\/referrals\/([\w-]+)$/, page: ticket, roles: clinical },
   { path: /^\/desk$/, page: desk, roles: ["referral_desk"] },
   { path: /^\/office$/, page: office, roles: ["program_office", ...clinical] },
+  { path: /^\/program$/, page: program, roles: ["program_office"] },
   { path: /^\/sessions$/, page: sessions, roles: clinical },
   { path: /^\/sessions\/new$/, page: sessionForm, roles: ["county_doctor", "specialist", "dispatched_doctor"] },
   { path: /^\/sessions\/([\w-]+)$/, page: sessionView, roles: clinical },
@@ -45,6 +47,7 @@ function navItems() {
   if (has(...clinical)) items.push(["#/sessions", has("specialist") && !has("county_doctor") ? "nav.incoming_sessions" : "nav.sessions"]);
   if (has("county_doctor", "specialist", "dispatched_doctor")) items.push(["#/clinic", "nav.clinic"]);
   if (has("program_office", "referral_desk")) items.push(["#/office", "nav.statistics"]);
+  if (has("program_office")) items.push(["#/program", "nav.program"]);
   return items;
 }
 

@@ -1,7 +1,8 @@
 // The program office's dashboard, from GET /referral-stats: referrals up and
 // down per month, time to decision by priority band, deadline breaches, and
 // the top up-referral diagnoses per county hospital. Charts are drawn as
-// SVG here (no chart library); each has its figures as a table too.
+// SVG here (no chart library); each has its figures as a table too. The
+// chart helpers are exported for the program report page (program.js).
 import { get, qs, ApiError, background } from "../api.js";
 import { t } from "../i18n.js";
 import { h, svg, clear, field, dayISO, humanSeconds, showErrors, clearErrors } from "../ui.js";
@@ -52,27 +53,27 @@ export async function render(main) {
   await load();
 }
 
-function tile(label, value, kind = "") { return h("div.tile" + (kind ? "." + kind : ""), h("div.tile-value", String(value)), h("div.tile-label", label)); }
+export function tile(label, value, kind = "") { return h("div.tile" + (kind ? "." + kind : ""), h("div.tile-value", String(value)), h("div.tile-label", label)); }
 
-function chartCard(title, chart, table) {
+export function chartCard(title, chart, table) {
   return h("section.card.chart-card", h("h2", title), chart, h("details.data", h("summary", t("stats.show_table")), table));
 }
-function dataTable(head, rows) {
+export function dataTable(head, rows) {
   return h("table.list.compact", h("thead", h("tr", head.map((x) => h("th", { scope: "col" }, x)))), h("tbody", rows.map((r) => h("tr", r.map((c) => h("td", String(c)))))));
 }
 
-const W = 560;
-const H = 240;
-const PAD = { l: 40, r: 12, t: 16, b: 40 };
+export const W = 560;
+export const H = 240;
+export const PAD = { l: 40, r: 12, t: 16, b: 40 };
 
 // niceMax is the top of a count axis with four whole, round steps.
-function niceMax(v) {
+export function niceMax(v) {
   const raw = Math.max(1, v) / 4;
   const p = Math.pow(10, Math.floor(Math.log10(raw)));
   for (const m of [1, 2, 2.5, 3, 5, 10]) if (m * p >= raw && Number.isInteger(m * p)) return 4 * m * p;
   return 4 * 10 * p;
 }
-function axisY(g, max, fmt = String) {
+export function axisY(g, max, fmt = String) {
   const ih = H - PAD.t - PAD.b;
   for (let i = 0; i <= 4; i++) {
     const y = PAD.t + ih - (ih * i) / 4;
@@ -80,7 +81,7 @@ function axisY(g, max, fmt = String) {
       svg("text", { x: PAD.l - 6, y: y + 4, class: "tick", "text-anchor": "end" }, fmt((max * i) / 4)));
   }
 }
-function legend(g, items) {
+export function legend(g, items) {
   let x = PAD.l;
   for (const [label, cls] of items) {
     g.append(svg("rect", { x, y: H - 14, width: 10, height: 10, class: cls }), svg("text", { x: x + 14, y: H - 5, class: "tick" }, label));
