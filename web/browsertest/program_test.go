@@ -10,6 +10,8 @@ import (
 // the reminders, and the CSV and Excel links answer with the files.
 func TestProgramReportPage(t *testing.T) {
 	base := startServer(t)
+	// One referral up from 临溪, so the referrals chart has a bar to draw.
+	referUp(t, apiLogin(t, base, "linxi.doctor"), apiLogin(t, base, "sph.desk"), "患者甲", "I20.0", "不稳定型心绞痛", "urgent")
 	b := newBrowser(t)
 	office := b.page(t, "program", base)
 	office.login("commission.office", "#/office")
@@ -20,6 +22,7 @@ func TestProgramReportPage(t *testing.T) {
 		pollTrue(`document.querySelectorAll("#program .tile").length === 9`),
 		pollTrue(`document.querySelectorAll("#program svg.chart").length === 2`),
 		pollTrue(`document.querySelectorAll("#program svg.chart rect.bar-down").length === 1`),
+		pollTrue(`[...document.querySelectorAll("#program svg.chart rect.bar-up")].some(r => r.getAttribute("height") > 0)`),
 		pollTrue(`document.querySelector("#prog-scope").value.startsWith("province:")`),
 		pollTrue(`document.querySelectorAll("#compliance ul.checklist li .badge.light").length > 0`),
 		pollTrue(`document.querySelector("#reminders").children.length > 0`))
