@@ -325,6 +325,45 @@ func (in ClinicSessionInput) Check(c Config, p Posting, publishedOn string) (Cli
 	return in, v.Err()
 }
 
+// ClinicChange moves a published clinic: each field left empty keeps its
+// value.
+type ClinicChange struct {
+	Day      string `json:"day"`
+	StartsAt string `json:"starts_at"`
+	EndsAt   string `json:"ends_at"`
+	Place    string `json:"place"`
+}
+
+// Apply returns the clinic input c changed to, to be checked as a new one.
+func (ch ClinicChange) Apply(c ClinicSession) ClinicSessionInput {
+	in := ClinicSessionInput{PostingID: c.PostingID, Day: c.Day, StartsAt: c.StartsAt, EndsAt: c.EndsAt, Place: c.Place}
+	if ch.Day != "" {
+		in.Day = ch.Day
+	}
+	if ch.StartsAt != "" {
+		in.StartsAt = ch.StartsAt
+	}
+	if ch.EndsAt != "" {
+		in.EndsAt = ch.EndsAt
+	}
+	if ch.Place != "" {
+		in.Place = ch.Place
+	}
+	return in
+}
+
+// ClinicCancel calls a published clinic off.
+type ClinicCancel struct {
+	Reason string `json:"reason"`
+}
+
+// Check requires a reason: residents were told of the clinic.
+func (in ClinicCancel) Check() (ClinicCancel, error) {
+	var v apperr.Invalid
+	in.Reason = v.Text("reason", in.Reason, true, maxItemChars)
+	return in, v.Err()
+}
+
 // TraineeInput records recipient staff sent to study.
 type TraineeInput struct {
 	PairingID      string `json:"pairing_id"`

@@ -270,6 +270,17 @@ type ClinicSession struct {
 	Place               string    `json:"place"`
 	PublishedBy         string    `json:"published_by"`
 	PublishedAt         time.Time `json:"published_at"`
+	// Cancelled is set once the office called the clinic off; the row
+	// stays on record but leaves the public page.
+	Cancelled *Cancellation `json:"cancelled"`
+	Version   int           `json:"version"`
+}
+
+// Cancellation records who called a clinic off, when and why.
+type Cancellation struct {
+	Reason string    `json:"reason"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
 }
 
 // PublicSession is what residents see of a clinic: the doctor, not how to

@@ -72,6 +72,10 @@ type Store interface {
 
 	CreateClinicSession(ctx context.Context, c ClinicSession) error
 	ClinicSessions(ctx context.Context, f ClinicFilter) ([]ClinicSession, error)
+	ClinicSession(ctx context.Context, id string) (ClinicSession, error)
+	// UpdateClinicSession writes c's day, times, place and cancellation
+	// over expectVersion (apperr.ErrStale when it moved on).
+	UpdateClinicSession(ctx context.Context, c ClinicSession, expectVersion int) (ClinicSession, error)
 	// PublicSchedule is what residents see of a hospital's clinics.
 	PublicSchedule(ctx context.Context, hospitalID, fromDay, toDay string) ([]PublicSession, error)
 

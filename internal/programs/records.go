@@ -281,7 +281,7 @@ func (s *Service) PublishClinic(ctx context.Context, p auth.Principal, in progra
 		return program.ClinicSession{}, err
 	}
 	c := program.ClinicSession{ID: newID(), PostingID: x.ID, RecipientHospitalID: x.RecipientHospitalID, Day: in.Day,
-		StartsAt: in.StartsAt, EndsAt: in.EndsAt, Place: in.Place, PublishedBy: p.UserID, PublishedAt: now}
+		StartsAt: in.StartsAt, EndsAt: in.EndsAt, Place: in.Place, PublishedBy: p.UserID, PublishedAt: now, Version: 1}
 	err = s.db.InTx(ctx, func(ctx context.Context) error {
 		if err := s.st.CreateClinicSession(ctx, c); err != nil {
 			return err
@@ -289,6 +289,84 @@ func (s *Service) PublishClinic(ctx context.Context, p auth.Principal, in progra
 		return s.record(ctx, p, ActionClinicPublish, "program_clinic", c.ID, fmt.Sprintf("%s %s %s–%s", x.StaffName, c.Day, c.StartsAt, c.EndsAt))
 	})
 	return c, err
+}
+
+// clinic finds a published clinic the recipient hospital's program office
+// of its posting may change; one outside p's reach is not found.
+func (s *Service) clinic(ctx context.Context, p auth.Principal, id string, version int) (program.ClinicSession, program.Posting, error) {
+	if err := officeOnly(p); err != nil {
+		return program.ClinicSession{}, program.Posting{}, err
+	}
+	c, err := s.st.ClinicSession(ctx, id)
+	if err != nil {
+		return c, program.Posting{}, err
+	}
+	x, sd, err := s.posting(ctx, p, c.PostingID)
+	if errors.Is(err, apperr.ErrNotFound) {
+		// The posting's reach is the clinic's: say so of the clinic.
+		return program.ClinicSession{}, x, apperr.ErrNotFound
+	}
+	if err != nil {
+		return program.ClinicSession{}, x, err
+	}
+	if err := recipientOffice(p, sd); err != nil {
+		return program.ClinicSession{}, x, err
+	}
+	if c.Cancelled != nil {
+		return program.ClinicSession{}, x, apperr.Conflict("the clinic is cancelled")
+	}
+	if version != c.Version {
+		return program.ClinicSession{}, x, apperr.ErrStale
+	}
+	return c, x, nil
+}
+
+// ChangeClinic moves a published clinic to another day, time or place;
+// the new day keeps the publication lead time counted from today, so
+// residents still learn of it a week ahead.
+func (s *Service) ChangeClinic(ctx context.Context, p auth.Principal, id string, version int, ch program.ClinicChange) (program.ClinicSession, error) {
+	c, x, err := s.clinic(ctx, p, id, version)
+	if err != nil {
+		return c, err
+	}
+	in, err := ch.Apply(c).Check(s.cfg, x, program.Today(s.now()))
+	if err != nil {
+		return program.ClinicSession{}, err
+	}
+	was := fmt.Sprintf("%s %s–%s %s", c.Day, c.StartsAt, c.EndsAt, c.Place)
+	c.Day, c.StartsAt, c.EndsAt, c.Place = in.Day, in.StartsAt, in.EndsAt, in.Place
+	var out program.ClinicSession
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if out, err = s.st.UpdateClinicSession(ctx, c, version); err != nil {
+			return err
+		}
+		return s.record(ctx, p, ActionClinicChange, "program_clinic", c.ID,
+			fmt.Sprintf("%s: %s → %s %s–%s %s", x.StaffName, was, c.Day, c.StartsAt, c.EndsAt, c.Place))
+	})
+	return out, err
+}
+
+// CancelClinic calls a published clinic off with a reason; it leaves the
+// public page and stays on record.
+func (s *Service) CancelClinic(ctx context.Context, p auth.Principal, id string, version int, in program.ClinicCancel) (program.ClinicSession, error) {
+	c, x, err := s.clinic(ctx, p, id, version)
+	if err != nil {
+		return c, err
+	}
+	if in, err = in.Check(); err != nil {
+		return program.ClinicSession{}, err
+	}
+	c.Cancelled = &program.Cancellation{Reason: in.Reason, By: p.UserID, At: s.now()}
+	var out program.ClinicSession
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if out, err = s.st.UpdateClinicSession(ctx, c, version); err != nil {
+			return err
+		}
+		return s.record(ctx, p, ActionClinicCancel, "program_clinic", c.ID, fmt.Sprintf("%s %s %s–%s: %s", x.StaffName, c.Day, c.StartsAt, c.EndsAt, in.Reason))
+	})
+	return out, err
 }
 
 // ClinicSessions lists a hospital's published clinics from one day to

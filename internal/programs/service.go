@@ -67,6 +67,8 @@ const (
 	ActionWorkLog         = "program.work_log.create"
 	ActionWorkLogOK       = "program.work_log.confirm"
 	ActionClinicPublish   = "program.clinic.publish"
+	ActionClinicChange    = "program.clinic.change"
+	ActionClinicCancel    = "program.clinic.cancel"
 	ActionTraineeCreate   = "program.trainee.create"
 )
 

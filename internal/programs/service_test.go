@@ -43,8 +43,13 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldOn(t, sqldbtest.SQLite(t))
+}
+
+// newWorldOn builds the world on db (one engine of sqldbtest.ForEach).
+func newWorldOn(t *testing.T, db sqldb.DB) *world {
+	t.Helper()
 	ctx := context.Background()
-	db := sqldbtest.SQLite(t)
 	w := &world{db: db, now: time.Date(2026, 3, 1, 1, 0, 0, 0, time.UTC)}
 	dir := store.NewDirectory(db)
 	at := sqldb.Now()
@@ -435,6 +440,90 @@ func TestClinicScheduleIsPublishedAWeekAheadAndShownToResidents(t *testing.T) {
 	if _, err := w.svc.Public(ctx, newID()); !errors.Is(err, apperr.ErrNotFound) {
 		t.Errorf("unknown hospital: %v", err)
 	}
+}
+
+func TestPublishedClinicIsChangedOrCancelledByTheRecipientOffice(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		w := newWorldOn(t, db)
+		ctx := context.Background()
+		x := w.posting(t, w.associate, "第一批", "2026-03-02", "2026-09-01", "")
+		w.day("2026-03-05")
+		c, err := w.svc.PublishClinic(ctx, w.countyOffice, program.ClinicSessionInput{PostingID: x.ID, Day: "2026-03-12", StartsAt: "08:30", EndsAt: "11:30", Place: "门诊三楼"})
+		if err != nil || c.Version != 1 {
+			t.Fatalf("publish: %+v %v", c, err)
+		}
+		audited := func(action string) int {
+			var n int
+			if err := w.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = $1 AND resource_id = $2`, action, c.ID).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		move := program.ClinicChange{Day: "2026-03-13", StartsAt: "14:00", EndsAt: "17:00", Place: "门诊二楼"}
+		refusals := []struct {
+			name  string
+			who   auth.Principal
+			ver   int
+			ch    program.ClinicChange
+			want  error
+			field string
+		}{
+			{"an unrelated office", w.otherOffice, 1, move, apperr.ErrNotFound, ""},
+			{"the supporting office", w.office, 1, move, apperr.ErrForbidden, ""},
+			{"a stale version", w.countyOffice, 2, move, apperr.ErrStale, ""},
+			{"ends before it starts", w.countyOffice, 1, program.ClinicChange{EndsAt: "08:00"}, nil, "ends_at"},
+			{"less than the lead time ahead", w.countyOffice, 1, program.ClinicChange{Day: "2026-03-11"}, nil, "day"},
+			{"outside the posting", w.countyOffice, 1, program.ClinicChange{Day: "2026-09-02"}, nil, "day"},
+		}
+		for _, r := range refusals {
+			_, err := w.svc.ChangeClinic(ctx, r.who, c.ID, r.ver, r.ch)
+			if r.field != "" {
+				if strings.Join(fields(err), ",") != r.field {
+					t.Errorf("%s: %v, want the field %s", r.name, err, r.field)
+				}
+			} else if !errors.Is(err, r.want) {
+				t.Errorf("%s: %v, want %v", r.name, err, r.want)
+			}
+		}
+		if _, err := w.svc.ChangeClinic(ctx, w.countyOffice, newID(), 1, move); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("unknown clinic: %v", err)
+		}
+		got, err := w.svc.ChangeClinic(ctx, w.countyOffice, c.ID, 1, move)
+		if err != nil || got.Day != "2026-03-13" || got.StartsAt != "14:00" || got.EndsAt != "17:00" || got.Place != "门诊二楼" || got.Version != 2 {
+			t.Fatalf("changed: %+v %v", got, err)
+		}
+		pub, err := w.svc.Public(ctx, w.county)
+		if err != nil || len(pub.Sessions) != 1 || pub.Sessions[0].Day != "2026-03-13" || pub.Sessions[0].Place != "门诊二楼" {
+			t.Fatalf("public after the change: %+v %v", pub, err)
+		}
+
+		if _, err := w.svc.CancelClinic(ctx, w.countyOffice, c.ID, 2, program.ClinicCancel{Reason: "  "}); strings.Join(fields(err), ",") != "reason" {
+			t.Errorf("cancel without a reason: %v", err)
+		}
+		if _, err := w.svc.CancelClinic(ctx, w.countyOffice, c.ID, 1, program.ClinicCancel{Reason: "医生返院"}); !errors.Is(err, apperr.ErrStale) {
+			t.Errorf("cancel on a stale version: %v", err)
+		}
+		if _, err := w.svc.CancelClinic(ctx, w.otherOffice, c.ID, 2, program.ClinicCancel{Reason: "医生返院"}); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("cancel by an unrelated office: %v", err)
+		}
+		got, err = w.svc.CancelClinic(ctx, w.countyOffice, c.ID, 2, program.ClinicCancel{Reason: "医生返院"})
+		if err != nil || got.Cancelled == nil || got.Cancelled.Reason != "医生返院" || got.Version != 3 {
+			t.Fatalf("cancelled: %+v %v", got, err)
+		}
+		if pub, err := w.svc.Public(ctx, w.county); err != nil || len(pub.Sessions) != 0 {
+			t.Errorf("the public page still shows a cancelled clinic: %+v %v", pub, err)
+		}
+		list, err := w.svc.ClinicSessions(ctx, w.countyOffice, w.county, "", "")
+		if err != nil || len(list) != 1 || list[0].Cancelled == nil {
+			t.Errorf("the office's list keeps the cancelled clinic marked: %+v %v", list, err)
+		}
+		if _, err := w.svc.ChangeClinic(ctx, w.countyOffice, c.ID, 3, move); !errors.Is(err, apperr.ErrConflict) {
+			t.Errorf("changing a cancelled clinic: %v", err)
+		}
+		if audited(programs.ActionClinicChange) != 1 || audited(programs.ActionClinicCancel) != 1 {
+			t.Errorf("audit rows: %d changes, %d cancellations", audited(programs.ActionClinicChange), audited(programs.ActionClinicCancel))
+		}
+	})
 }
 
 func TestTraineesAreRecipientStaff(t *testing.T) {

@@ -455,13 +455,54 @@ func (s *Program) ConfirmWorkLog(ctx context.Context, id, by string, at time.Tim
 
 // ---- Clinic schedule ----
 
-const clinicCols = `id, posting_id, recipient_hospital_id, day, starts_at, ends_at, place, published_by, published_at`
+const clinicCols = `id, posting_id, recipient_hospital_id, day, starts_at, ends_at, place, published_by, published_at,
+	cancelled_at, cancelled_by, cancel_reason, version`
 
-// CreateClinicSession inserts c.
+func scanClinic(r sqldb.Row) (program.ClinicSession, error) {
+	var c program.ClinicSession
+	var cAt *time.Time
+	var cBy *string
+	var reason string
+	err := r.Scan(&c.ID, &c.PostingID, &c.RecipientHospitalID, &c.Day, &c.StartsAt, &c.EndsAt, &c.Place, &c.PublishedBy, &c.PublishedAt,
+		&cAt, &cBy, &reason, &c.Version)
+	if err == nil && cAt != nil {
+		c.Cancelled = &program.Cancellation{Reason: reason, By: refStr(cBy), At: *cAt}
+	}
+	return c, err
+}
+
+// CreateClinicSession inserts c at version 1.
 func (s *Program) CreateClinicSession(ctx context.Context, c program.ClinicSession) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO program_clinic_sessions (`+clinicCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err := s.db.Exec(ctx, `INSERT INTO program_clinic_sessions (id, posting_id, recipient_hospital_id, day, starts_at, ends_at,
+		place, published_by, published_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)`,
 		c.ID, c.PostingID, c.RecipientHospitalID, c.Day, c.StartsAt, c.EndsAt, c.Place, c.PublishedBy, c.PublishedAt)
 	return err
+}
+
+// ClinicSession returns the clinic with id.
+func (s *Program) ClinicSession(ctx context.Context, id string) (program.ClinicSession, error) {
+	if !apperr.IsID(id) {
+		return program.ClinicSession{}, apperr.ErrNotFound
+	}
+	c, err := scanClinic(s.db.QueryRow(ctx, `SELECT `+clinicCols+` FROM program_clinic_sessions WHERE id = $1`, id))
+	return c, dirNotFound(err)
+}
+
+// UpdateClinicSession writes c over expectVersion.
+func (s *Program) UpdateClinicSession(ctx context.Context, c program.ClinicSession, expectVersion int) (program.ClinicSession, error) {
+	var cAt *time.Time
+	var cBy *string
+	reason := ""
+	if c.Cancelled != nil {
+		cAt, cBy, reason = &c.Cancelled.At, &c.Cancelled.By, c.Cancelled.Reason
+	}
+	out, err := scanClinic(s.db.QueryRow(ctx, `UPDATE program_clinic_sessions SET day = $1, starts_at = $2, ends_at = $3, place = $4,
+		cancelled_at = $5, cancelled_by = $6, cancel_reason = $7, version = version + 1
+		WHERE id = $8 AND version = $9 RETURNING `+clinicCols, c.Day, c.StartsAt, c.EndsAt, c.Place, cAt, cBy, reason, c.ID, expectVersion))
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return program.ClinicSession{}, dirStaleOrMissing(ctx, s.db, "program_clinic_sessions", c.ID)
+	}
+	return out, err
 }
 
 func clinicWhere(f program.ClinicFilter, prefix string) *dirWhere {
@@ -498,11 +539,7 @@ func (w *dirWhere) orderLimit(order string, limit int) string {
 func (s *Program) ClinicSessions(ctx context.Context, f program.ClinicFilter) ([]program.ClinicSession, error) {
 	w := clinicWhere(f, "")
 	q := `SELECT ` + clinicCols + ` FROM program_clinic_sessions` + w.orderLimit("day, starts_at, id", f.Limit)
-	return dirQueryAll(ctx, s.db, q, w.args, func(r sqldb.Rows) (program.ClinicSession, error) {
-		var c program.ClinicSession
-		err := r.Scan(&c.ID, &c.PostingID, &c.RecipientHospitalID, &c.Day, &c.StartsAt, &c.EndsAt, &c.Place, &c.PublishedBy, &c.PublishedAt)
-		return c, err
-	})
+	return dirQueryAll(ctx, s.db, q, w.args, func(r sqldb.Rows) (program.ClinicSession, error) { return scanClinic(r) })
 }
 
 // PublicSchedule joins a hospital's clinics with their doctors: name,
@@ -513,7 +550,7 @@ func (s *Program) PublicSchedule(ctx context.Context, hospitalID, fromDay, toDay
 	}
 	return dirQueryAll(ctx, s.db, `SELECT c.day, c.starts_at, c.ends_at, c.place, p.staff_name, p.title, h.name, p.specialty
 		FROM program_clinic_sessions c JOIN program_postings p ON p.id = c.posting_id JOIN hospitals h ON h.id = p.home_hospital_id
-		WHERE c.recipient_hospital_id = $1 AND c.day >= $2 AND c.day <= $3
+		WHERE c.recipient_hospital_id = $1 AND c.day >= $2 AND c.day <= $3 AND c.cancelled_at IS NULL
 		ORDER BY c.day, c.starts_at, p.staff_name, c.id`, []any{hospitalID, fromDay, toDay},
 		func(r sqldb.Rows) (program.PublicSession, error) {
 			var x program.PublicSession
