@@ -107,6 +107,18 @@ type progWorld struct {
 	recDept                      string
 }
 
+// clinic publishes a fresh clinic of the scope's posting, by its recipient
+// office, for one request to change or cancel.
+func (f *fixture) clinic(s scope) program.ClinicSession {
+	w := f.prog(s)
+	c, err := f.app.svc.programs.PublishClinic(f.ctx, w.office, program.ClinicSessionInput{PostingID: w.posting,
+		Day: program.AddDays(program.Today(time.Now()), 10), StartsAt: "08:00", EndsAt: "11:30", Place: "门诊"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
+
 func (f *fixture) prog(s scope) progWorld {
 	if f.progs == nil {
 		f.progs = map[scope]progWorld{}
@@ -288,6 +300,14 @@ func programMatrix() []row {
 			return request{path: "/api/v1/clinic-schedules", body: map[string]any{"posting_id": f.prog(s).posting,
 				"day": program.AddDays(today(), 10), "starts_at": "08:00", "ends_at": "11:30", "place": "门诊"}}
 		}, progCreateRule},
+		{"PATCH", "/api/v1/clinic-schedules/{clinicID}", func(f *fixture, _ auth.Role, s scope) request {
+			c := f.clinic(s)
+			return request{path: "/api/v1/clinic-schedules/" + c.ID, ifMatch: c.Version, body: map[string]any{"place": "门诊二楼"}}
+		}, progWriteRule(http.StatusOK)},
+		{"POST", "/api/v1/clinic-schedules/{clinicID}/cancel", func(f *fixture, _ auth.Role, s scope) request {
+			c := f.clinic(s)
+			return request{path: "/api/v1/clinic-schedules/" + c.ID + "/cancel", ifMatch: c.Version, body: map[string]any{"reason": "医生返院"}}
+		}, progWriteRule(http.StatusOK)},
 
 		{"GET", "/api/v1/trainees", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: "/api/v1/trainees?pairing_id=" + f.pairing[s]}

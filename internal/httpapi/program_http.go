@@ -45,6 +45,8 @@ type ProgramService interface {
 	ConfirmWorkLog(ctx context.Context, p auth.Principal, id, logID string) (program.WorkLog, error)
 
 	PublishClinic(ctx context.Context, p auth.Principal, in program.ClinicSessionInput) (program.ClinicSession, error)
+	ChangeClinic(ctx context.Context, p auth.Principal, id string, version int, ch program.ClinicChange) (program.ClinicSession, error)
+	CancelClinic(ctx context.Context, p auth.Principal, id string, version int, in program.ClinicCancel) (program.ClinicSession, error)
 	ClinicSessions(ctx context.Context, p auth.Principal, hospitalID, from, to string) ([]program.ClinicSession, error)
 	Public(ctx context.Context, hospitalID string) (programs.PublicSchedule, error)
 
@@ -107,6 +109,8 @@ func (a *API) mountProgram(r chi.Router) {
 
 	r.With(a.allow(programReaders...)).Get("/clinic-schedules", a.progClinics)
 	r.With(a.allow(programOffice...)).Post("/clinic-schedules", a.progClinicPublish)
+	r.With(a.allow(programOffice...)).Patch("/clinic-schedules/{clinicID}", a.progClinicChange)
+	r.With(a.allow(programOffice...)).Post("/clinic-schedules/{clinicID}/cancel", a.progClinicCancel)
 
 	r.With(a.allow(programReaders...)).Get("/trainees", a.progTrainees)
 	r.With(a.allow(programOffice...)).Post("/trainees", a.progTraineeAdd)
@@ -114,6 +118,7 @@ func (a *API) mountProgram(r chi.Router) {
 
 func agreementVersion(x program.Agreement) int { return x.Version }
 func postingVersion(x program.Posting) int     { return x.Version }
+func clinicVersion(x program.ClinicSession) int { return x.Version }
 func evaluationVersion(x program.Evaluation) int {
 	return x.Version
 }
@@ -293,7 +298,19 @@ func (a *API) progClinics(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) progClinicPublish(w http.ResponseWriter, r *http.Request) {
-	regServeCreate(a, w, r, a.Program.PublishClinic, noVersion)
+	regServeCreate(a, w, r, a.Program.PublishClinic, clinicVersion)
+}
+
+func (a *API) progClinicChange(w http.ResponseWriter, r *http.Request) {
+	regServeUpdate(a, w, r, chi.URLParam(r, "clinicID"), func(ctx context.Context, p auth.Principal, id string, ver int, in program.ClinicChange) (program.ClinicSession, error) {
+		return a.Program.ChangeClinic(ctx, p, id, ver, in)
+	}, clinicVersion)
+}
+
+func (a *API) progClinicCancel(w http.ResponseWriter, r *http.Request) {
+	regServeUpdate(a, w, r, chi.URLParam(r, "clinicID"), func(ctx context.Context, p auth.Principal, id string, ver int, in program.ClinicCancel) (program.ClinicSession, error) {
+		return a.Program.CancelClinic(ctx, p, id, ver, in)
+	}, clinicVersion)
 }
 
 func (a *API) progTrainees(w http.ResponseWriter, r *http.Request) {

@@ -298,3 +298,59 @@ func TestPublicClinicScheduleNeedsNoLoginAndShowsOnlyTheDoctor(t *testing.T) {
 		}
 	})
 }
+
+func TestProgramClinicChangeAndCancelNeedTheVersionRead(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		e := newProgHTTPEnv(t, db)
+		x := e.posting(t)
+		res := e.do(e.countyOffice, http.MethodPost, "/api/v1/clinic-schedules", map[string]any{"posting_id": x.ID,
+			"day": program.AddDays(e.today, 7), "starts_at": "08:30", "ends_at": "11:30", "place": "门诊三楼"})
+		if res.code != http.StatusCreated || res.hdr.Get("ETag") != `"1"` {
+			t.Fatalf("publish: %d %s", res.code, res.body)
+		}
+		var c program.ClinicSession
+		res.json(t, &c)
+		path := "/api/v1/clinic-schedules/" + c.ID
+		move := map[string]any{"starts_at": "14:00", "ends_at": "17:00"}
+		if res := e.do(e.countyOffice, http.MethodPatch, path, move); res.code != http.StatusPreconditionRequired {
+			t.Errorf("without If-Match: %d", res.code)
+		}
+		if res := e.do(e.countyOffice, http.MethodPatch, path, move, "If-Match", `"2"`); res.code != http.StatusPreconditionFailed {
+			t.Errorf("stale: %d", res.code)
+		}
+		if res := e.do(e.foreignOffice, http.MethodPatch, path, move, "If-Match", `"1"`); res.code != http.StatusNotFound {
+			t.Errorf("an unrelated office: %d", res.code)
+		}
+		if res := e.do(e.countyOffice, http.MethodPatch, path, map[string]any{"ends_at": "25:00"}, "If-Match", `"1"`); res.code != http.StatusBadRequest ||
+			!slices.Equal(res.problemFields(t), []string{"ends_at"}) {
+			t.Errorf("a bad time: %d %s", res.code, res.body)
+		}
+		if res := e.do(e.countyOffice, http.MethodPatch, path, move, "If-Match", `"1"`); res.code != http.StatusOK || res.hdr.Get("ETag") != `"2"` {
+			t.Errorf("change: %d %s", res.code, res.body)
+		}
+		cancel := map[string]any{"reason": "医生返院"}
+		if res := e.do(e.countyOffice, http.MethodPost, path+"/cancel", cancel); res.code != http.StatusPreconditionRequired {
+			t.Errorf("cancel without If-Match: %d", res.code)
+		}
+		if res := e.do(e.countyOffice, http.MethodPost, path+"/cancel", cancel, "If-Match", `"1"`); res.code != http.StatusPreconditionFailed {
+			t.Errorf("cancel on a stale version: %d", res.code)
+		}
+		if res := e.do(e.countyOffice, http.MethodPost, path+"/cancel", map[string]any{"reason": ""}, "If-Match", `"2"`); res.code != http.StatusBadRequest ||
+			!slices.Equal(res.problemFields(t), []string{"reason"}) {
+			t.Errorf("cancel without a reason: %d %s", res.code, res.body)
+		}
+		if res := e.do(e.foreignOffice, http.MethodPost, path+"/cancel", cancel, "If-Match", `"2"`); res.code != http.StatusNotFound {
+			t.Errorf("cancel by an unrelated office: %d", res.code)
+		}
+		if res := e.do(e.countyOffice, http.MethodPost, path+"/cancel", cancel, "If-Match", `"2"`); res.code != http.StatusOK {
+			t.Fatalf("cancel: %d %s", res.code, res.body)
+		}
+		page := e.do("", http.MethodGet, "/public/clinic-schedule/"+e.county.ID, nil)
+		if page.code != http.StatusOK || strings.Contains(string(page.body), program.AddDays(e.today, 7)) {
+			t.Errorf("the public page still shows the cancelled clinic: %d", page.code)
+		}
+		if res := e.do(e.countyOffice, http.MethodPatch, path, move, "If-Match", `"3"`); res.code != http.StatusConflict {
+			t.Errorf("changing a cancelled clinic: %d %s", res.code, res.body)
+		}
+	})
+}
