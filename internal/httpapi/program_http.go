@@ -116,8 +116,8 @@ func (a *API) mountProgram(r chi.Router) {
 	r.With(a.allow(programOffice...)).Post("/trainees", a.progTraineeAdd)
 }
 
-func agreementVersion(x program.Agreement) int { return x.Version }
-func postingVersion(x program.Posting) int     { return x.Version }
+func agreementVersion(x program.Agreement) int  { return x.Version }
+func postingVersion(x program.Posting) int      { return x.Version }
 func clinicVersion(x program.ClinicSession) int { return x.Version }
 func evaluationVersion(x program.Evaluation) int {
 	return x.Version
