@@ -316,6 +316,15 @@ func programMatrix() []row {
 			return request{path: "/api/v1/trainees", body: map[string]any{"pairing_id": f.pairing[s], "staff_id": f.prog(s).recStaff,
 				"host_department": "心内科", "starts_on": "2026-01-01", "ends_on": "2026-03-31"}}
 		}, progCreateRule},
+		{"PATCH", "/api/v1/trainees/{traineeID}", func(f *fixture, _ auth.Role, s scope) request {
+			w := f.prog(s)
+			tr, err := f.app.svc.programs.AddTrainee(f.ctx, w.office, program.TraineeInput{PairingID: f.pairing[s], StaffID: w.recStaff,
+				HostDepartment: "心内科", StartsOn: "2026-01-01", EndsOn: "2026-03-31"})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			return request{path: "/api/v1/trainees/" + tr.ID, ifMatch: tr.Version, body: map[string]any{"ends_on": "2026-04-30"}}
+		}, progWriteRule(http.StatusOK)},
 
 		// Reports: a pairing's or a hospital's within reach, as its records.
 		{"GET", "/api/v1/program-reports", func(f *fixture, r auth.Role, s scope) request {

@@ -335,6 +335,8 @@ func operations() []operation {
 			Response: List[program.Trainee]{}, Query: paged(qPairing, qProgramHospital, qProgramStaff)},
 		{Method: http.MethodPost, Path: "/api/v1/trainees", Summary: "Record a recipient staff member sent to the supporting hospital to study: who, host department, from, to", Tag: "program", Roles: programOffice,
 			Request: program.TraineeInput{}, Response: program.Trainee{}, Status: http.StatusCreated},
+		{Method: http.MethodPatch, Path: "/api/v1/trainees/{traineeID}", Summary: "Correct a trainee record's host department or period (fields left out keep their value; who was sent is not changed); a program office of the pairing's hospitals, under the record's If-Match", Tag: "program", Roles: programOffice,
+			Request: program.TraineePatch{}, Response: program.Trainee{}, IfMatch: true},
 
 		// ---- Reference data ----
 		{Method: http.MethodGet, Path: "/api/v1/icd10", Summary: "Search the ICD-10 code list shipped with the product (a curated list of common categories and the subdivisions referrals carry most, with Simplified Chinese and English names) by code, with or without the dot, or by part of a name; exact code first, then code prefixes, then names; any signed-in user, not audited (no patient data)", Tag: "referrals",

@@ -51,6 +51,7 @@ type ProgramService interface {
 	Public(ctx context.Context, hospitalID string) (programs.PublicSchedule, error)
 
 	AddTrainee(ctx context.Context, p auth.Principal, in program.TraineeInput) (program.Trainee, error)
+	UpdateTrainee(ctx context.Context, p auth.Principal, id string, version int, patch program.TraineePatch) (program.Trainee, error)
 	Trainees(ctx context.Context, p auth.Principal, q programs.Query) ([]program.Trainee, error)
 }
 
@@ -114,6 +115,7 @@ func (a *API) mountProgram(r chi.Router) {
 
 	r.With(a.allow(programReaders...)).Get("/trainees", a.progTrainees)
 	r.With(a.allow(programOffice...)).Post("/trainees", a.progTraineeAdd)
+	r.With(a.allow(programOffice...)).Patch("/trainees/{traineeID}", a.progTraineeUpdate)
 }
 
 func agreementVersion(x program.Agreement) int  { return x.Version }
@@ -318,7 +320,15 @@ func (a *API) progTrainees(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) progTraineeAdd(w http.ResponseWriter, r *http.Request) {
-	regServeCreate(a, w, r, a.Program.AddTrainee, noVersion)
+	regServeCreate(a, w, r, a.Program.AddTrainee, traineeVersion)
+}
+
+func traineeVersion(x program.Trainee) int { return x.Version }
+
+func (a *API) progTraineeUpdate(w http.ResponseWriter, r *http.Request) {
+	regServeUpdate(a, w, r, chi.URLParam(r, "traineeID"), func(ctx context.Context, p auth.Principal, id string, ver int, in program.TraineePatch) (program.Trainee, error) {
+		return a.Program.UpdateTrainee(ctx, p, id, ver, in)
+	}, traineeVersion)
 }
 
 // ---- The public clinic schedule ----

@@ -354,3 +354,48 @@ func TestProgramClinicChangeAndCancelNeedTheVersionRead(t *testing.T) {
 		}
 	})
 }
+
+func TestProgramTraineeCorrectionNeedsTheVersionRead(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		e := newProgHTTPEnv(t, db)
+		now := sqldb.Now()
+		nurse := directory.Staff{ID: uuid.Must(uuid.NewV7()).String(), HospitalID: e.county.ID, Name: "陈护士", Title: "nurse",
+			Active: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if err := store.NewDirectory(db).CreateStaff(context.Background(), nurse); err != nil {
+			t.Fatal(err)
+		}
+		res := e.do(e.countyOffice, http.MethodPost, "/api/v1/trainees", map[string]any{"pairing_id": e.pairing, "staff_id": nurse.ID,
+			"host_department": "重症医学科", "starts_on": "2026-04-01", "ends_on": "2026-06-30"})
+		if res.code != http.StatusCreated || res.hdr.Get("ETag") != `"1"` {
+			t.Fatalf("add: %d %s", res.code, res.body)
+		}
+		var tr program.Trainee
+		res.json(t, &tr)
+		path := "/api/v1/trainees/" + tr.ID
+		fix := map[string]any{"ends_on": "2026-07-31"}
+		if res := e.do(e.countyOffice, http.MethodPatch, path, fix); res.code != http.StatusPreconditionRequired {
+			t.Errorf("without If-Match: %d", res.code)
+		}
+		if res := e.do(e.countyOffice, http.MethodPatch, path, fix, "If-Match", `"2"`); res.code != http.StatusPreconditionFailed {
+			t.Errorf("stale: %d", res.code)
+		}
+		if res := e.do(e.foreignOffice, http.MethodPatch, path, fix, "If-Match", `"1"`); res.code != http.StatusNotFound {
+			t.Errorf("an unrelated office: %d", res.code)
+		}
+		if res := e.do(e.countyOffice, http.MethodPatch, path, map[string]any{"ends_on": "2026-03-01"}, "If-Match", `"1"`); res.code != http.StatusBadRequest ||
+			!slices.Equal(res.problemFields(t), []string{"ends_on"}) {
+			t.Errorf("ends before it starts: %d %s", res.code, res.body)
+		}
+		if res := e.do(e.countyOffice, http.MethodPatch, path, map[string]any{"staff_id": nurse.ID}, "If-Match", `"1"`); res.code != http.StatusBadRequest {
+			t.Errorf("changing who was sent: %d %s", res.code, res.body)
+		}
+		res = e.do(e.office, http.MethodPatch, path, fix, "If-Match", `"1"`)
+		if res.code != http.StatusOK || res.hdr.Get("ETag") != `"2"` {
+			t.Fatalf("correction by the supporting office: %d %s", res.code, res.body)
+		}
+		res.json(t, &tr)
+		if tr.EndsOn != "2026-07-31" || tr.HostDepartment != "重症医学科" {
+			t.Errorf("corrected: %+v", tr)
+		}
+	})
+}

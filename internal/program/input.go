@@ -373,6 +373,31 @@ type TraineeInput struct {
 	EndsOn         string `json:"ends_on"`
 }
 
+// TraineePatch corrects a trainee record: each field left empty keeps its
+// value. Who was sent is not corrected: a record of the wrong person is a
+// new record.
+type TraineePatch struct {
+	HostDepartment string `json:"host_department"`
+	StartsOn       string `json:"starts_on"`
+	EndsOn         string `json:"ends_on"`
+}
+
+// Apply checks t as corrected by pt and returns it.
+func (pt TraineePatch) Apply(t Trainee) (Trainee, error) {
+	var v apperr.Invalid
+	if pt.HostDepartment != "" {
+		t.HostDepartment = v.Text("host_department", pt.HostDepartment, true, 100)
+	}
+	if pt.StartsOn != "" {
+		t.StartsOn = pt.StartsOn
+	}
+	if pt.EndsOn != "" {
+		t.EndsOn = pt.EndsOn
+	}
+	checkPeriod(&v, t.StartsOn, t.EndsOn)
+	return t, v.Err()
+}
+
 // Check validates the input's form.
 func (in TraineeInput) Check() (TraineeInput, error) {
 	var v apperr.Invalid

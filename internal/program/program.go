@@ -311,4 +311,5 @@ type Trainee struct {
 	EndsOn               string    `json:"ends_on"`
 	CreatedBy            string    `json:"created_by"`
 	CreatedAt            time.Time `json:"created_at"`
+	Version              int       `json:"version"`
 }

@@ -81,4 +81,8 @@ type Store interface {
 
 	CreateTrainee(ctx context.Context, t Trainee) error
 	Trainees(ctx context.Context, f Filter) ([]Trainee, error)
+	Trainee(ctx context.Context, id string) (Trainee, error)
+	// UpdateTrainee writes t's host department and period over
+	// expectVersion (apperr.ErrStale when it moved on).
+	UpdateTrainee(ctx context.Context, t Trainee, expectVersion int) (Trainee, error)
 }

@@ -473,7 +473,7 @@ func (s *Service) AddTrainee(ctx context.Context, p auth.Principal, in program.T
 	}
 	t := program.Trainee{ID: newID(), PairingID: pr.ID, SupportingHospitalID: pr.SupportingHospitalID, RecipientHospitalID: pr.RecipientHospitalID,
 		StaffID: st.ID, StaffName: st.Name, DepartmentID: st.DepartmentID, HostDepartment: in.HostDepartment,
-		StartsOn: in.StartsOn, EndsOn: in.EndsOn, CreatedBy: p.UserID, CreatedAt: s.now()}
+		StartsOn: in.StartsOn, EndsOn: in.EndsOn, CreatedBy: p.UserID, CreatedAt: s.now(), Version: 1}
 	err = s.db.InTx(ctx, func(ctx context.Context) error {
 		if err := s.st.CreateTrainee(ctx, t); err != nil {
 			return err
@@ -481,6 +481,41 @@ func (s *Service) AddTrainee(ctx context.Context, p auth.Principal, in program.T
 		return s.record(ctx, p, ActionTraineeCreate, "program_trainee", t.ID, fmt.Sprintf("%s to %s, %s to %s", st.Name, in.HostDepartment, in.StartsOn, in.EndsOn))
 	})
 	return t, err
+}
+
+// UpdateTrainee corrects a trainee's host department or period: a program
+// office of the pairing, as adds the record.
+func (s *Service) UpdateTrainee(ctx context.Context, p auth.Principal, id string, version int, patch program.TraineePatch) (program.Trainee, error) {
+	if err := officeOnly(p); err != nil {
+		return program.Trainee{}, err
+	}
+	t, err := s.st.Trainee(ctx, id)
+	if err != nil {
+		return t, err
+	}
+	sd := sideOf(p, t.SupportingHospitalID, t.RecipientHospitalID)
+	if sd == noSide {
+		return program.Trainee{}, s.outOfReach(ctx, p, "program_trainee", id)
+	}
+	if err := partyOffice(p, sd); err != nil {
+		return program.Trainee{}, err
+	}
+	if version != t.Version {
+		return program.Trainee{}, apperr.ErrStale
+	}
+	was := fmt.Sprintf("%s, %s to %s", t.HostDepartment, t.StartsOn, t.EndsOn)
+	if t, err = patch.Apply(t); err != nil {
+		return program.Trainee{}, err
+	}
+	var out program.Trainee
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if out, err = s.st.UpdateTrainee(ctx, t, version); err != nil {
+			return err
+		}
+		return s.record(ctx, p, ActionTraineeUpdate, "program_trainee", t.ID, fmt.Sprintf("%s: %s → %s, %s to %s", t.StaffName, was, t.HostDepartment, t.StartsOn, t.EndsOn))
+	})
+	return out, err
 }
 
 // Trainees lists the trainees p sees.

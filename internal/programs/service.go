@@ -70,6 +70,7 @@ const (
 	ActionClinicChange    = "program.clinic.change"
 	ActionClinicCancel    = "program.clinic.cancel"
 	ActionTraineeCreate   = "program.trainee.create"
+	ActionTraineeUpdate   = "program.trainee.update"
 )
 
 // Readers are the roles that see program records: the program office and

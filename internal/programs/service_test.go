@@ -543,6 +543,61 @@ func TestTraineesAreRecipientStaff(t *testing.T) {
 	}
 }
 
+func TestATraineeRecordIsCorrectedByAProgramOfficeOfThePairing(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		w := newWorldOn(t, db)
+		ctx := context.Background()
+		tr, err := w.svc.AddTrainee(ctx, w.countyOffice, program.TraineeInput{PairingID: w.pairing, StaffID: w.nurse, HostDepartment: "重症医学科",
+			StartsOn: "2026-04-01", EndsOn: "2026-06-30"})
+		if err != nil || tr.Version != 1 {
+			t.Fatalf("trainee: %+v %v", tr, err)
+		}
+		commission := auth.Principal{UserID: newID(), HospitalID: newID(), Roles: []auth.Role{auth.ProgramOffice},
+			Reach: map[string]bool{w.tertiary: true, w.county: true}}
+		fix := program.TraineePatch{HostDepartment: "心血管内科", EndsOn: "2026-07-31"}
+		for _, r := range []struct {
+			name  string
+			who   auth.Principal
+			ver   int
+			patch program.TraineePatch
+			want  error
+			field string
+		}{
+			{"an unrelated office", w.otherOffice, 1, fix, apperr.ErrNotFound, ""},
+			{"a health commission watching the pairing", commission, 1, fix, apperr.ErrForbidden, ""},
+			{"a stale version", w.countyOffice, 2, fix, apperr.ErrStale, ""},
+			{"ends before it starts", w.countyOffice, 1, program.TraineePatch{EndsOn: "2026-03-31"}, nil, "ends_on"},
+			{"not a day", w.countyOffice, 1, program.TraineePatch{StartsOn: "2026-4-1"}, nil, "starts_on"},
+			{"a blank department", w.countyOffice, 1, program.TraineePatch{HostDepartment: "  "}, nil, "host_department"},
+		} {
+			_, err := w.svc.UpdateTrainee(ctx, r.who, tr.ID, r.ver, r.patch)
+			if r.field != "" {
+				if strings.Join(fields(err), ",") != r.field {
+					t.Errorf("%s: %v, want the field %s", r.name, err, r.field)
+				}
+			} else if !errors.Is(err, r.want) {
+				t.Errorf("%s: %v, want %v", r.name, err, r.want)
+			}
+		}
+		if _, err := w.svc.UpdateTrainee(ctx, w.countyOffice, newID(), 1, fix); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("unknown trainee: %v", err)
+		}
+		// The supporting hospital's office may correct it too.
+		got, err := w.svc.UpdateTrainee(ctx, w.office, tr.ID, 1, fix)
+		if err != nil || got.HostDepartment != "心血管内科" || got.StartsOn != "2026-04-01" || got.EndsOn != "2026-07-31" || got.Version != 2 || got.StaffName != "陈护士" {
+			t.Fatalf("corrected: %+v %v", got, err)
+		}
+		list, _ := w.svc.Trainees(ctx, w.countyOffice, programs.Query{PairingID: w.pairing, Limit: 50})
+		if len(list) != 1 || list[0].EndsOn != "2026-07-31" || list[0].Version != 2 {
+			t.Errorf("list after the correction: %+v", list)
+		}
+		var n int
+		if err := w.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = $1 AND resource_id = $2`, programs.ActionTraineeUpdate, tr.ID).Scan(&n); err != nil || n != 1 {
+			t.Errorf("audit rows: %d %v", n, err)
+		}
+	})
+}
+
 func TestAHealthCommissionReadsThePairingsItReachesButDoesNotWriteThem(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()

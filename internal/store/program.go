@@ -562,11 +562,18 @@ func (s *Program) PublicSchedule(ctx context.Context, hospitalID, fromDay, toDay
 // ---- Trainees ----
 
 const traineeCols = `id, pairing_id, supporting_hospital_id, recipient_hospital_id, staff_id, staff_name, department_id,
-	host_department, starts_on, ends_on, created_by, created_at`
+	host_department, starts_on, ends_on, created_by, created_at, version`
 
-// CreateTrainee inserts t.
+func scanTrainee(r sqldb.Row) (program.Trainee, error) {
+	var t program.Trainee
+	err := r.Scan(&t.ID, &t.PairingID, &t.SupportingHospitalID, &t.RecipientHospitalID, &t.StaffID, &t.StaffName, &t.DepartmentID,
+		&t.HostDepartment, &t.StartsOn, &t.EndsOn, &t.CreatedBy, &t.CreatedAt, &t.Version)
+	return t, err
+}
+
+// CreateTrainee inserts t at version 1.
 func (s *Program) CreateTrainee(ctx context.Context, t program.Trainee) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO program_trainees (`+traineeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+	_, err := s.db.Exec(ctx, `INSERT INTO program_trainees (`+traineeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)`,
 		t.ID, t.PairingID, t.SupportingHospitalID, t.RecipientHospitalID, t.StaffID, t.StaffName, t.DepartmentID,
 		t.HostDepartment, t.StartsOn, t.EndsOn, t.CreatedBy, t.CreatedAt)
 	return err
@@ -576,10 +583,24 @@ func (s *Program) CreateTrainee(ctx context.Context, t program.Trainee) error {
 func (s *Program) Trainees(ctx context.Context, f program.Filter) ([]program.Trainee, error) {
 	w := scopeWhere(f, "supporting_hospital_id", "recipient_hospital_id")
 	q := `SELECT ` + traineeCols + ` FROM program_trainees` + w.page(f.After, f.Limit)
-	return dirQueryAll(ctx, s.db, q, w.args, func(r sqldb.Rows) (program.Trainee, error) {
-		var t program.Trainee
-		err := r.Scan(&t.ID, &t.PairingID, &t.SupportingHospitalID, &t.RecipientHospitalID, &t.StaffID, &t.StaffName, &t.DepartmentID,
-			&t.HostDepartment, &t.StartsOn, &t.EndsOn, &t.CreatedBy, &t.CreatedAt)
-		return t, err
-	})
+	return dirQueryAll(ctx, s.db, q, w.args, func(r sqldb.Rows) (program.Trainee, error) { return scanTrainee(r) })
+}
+
+// Trainee returns the trainee record with id.
+func (s *Program) Trainee(ctx context.Context, id string) (program.Trainee, error) {
+	if !apperr.IsID(id) {
+		return program.Trainee{}, apperr.ErrNotFound
+	}
+	t, err := scanTrainee(s.db.QueryRow(ctx, `SELECT `+traineeCols+` FROM program_trainees WHERE id = $1`, id))
+	return t, dirNotFound(err)
+}
+
+// UpdateTrainee writes t over expectVersion.
+func (s *Program) UpdateTrainee(ctx context.Context, t program.Trainee, expectVersion int) (program.Trainee, error) {
+	out, err := scanTrainee(s.db.QueryRow(ctx, `UPDATE program_trainees SET host_department = $1, starts_on = $2, ends_on = $3,
+		version = version + 1 WHERE id = $4 AND version = $5 RETURNING `+traineeCols, t.HostDepartment, t.StartsOn, t.EndsOn, t.ID, expectVersion))
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return program.Trainee{}, dirStaleOrMissing(ctx, s.db, "program_trainees", t.ID)
+	}
+	return out, err
 }

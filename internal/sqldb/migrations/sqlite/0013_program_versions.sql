@@ -6,3 +6,9 @@ ALTER TABLE program_clinic_sessions ADD COLUMN version integer NOT NULL DEFAULT 
 ALTER TABLE program_clinic_sessions ADD COLUMN cancelled_at text;
 ALTER TABLE program_clinic_sessions ADD COLUMN cancelled_by text;
 ALTER TABLE program_clinic_sessions ADD COLUMN cancel_reason text NOT NULL DEFAULT '';
+
+-- A trainee record is corrected by a program office of the pairing, and a
+-- work log entry by the posted doctor until it is confirmed, both under
+-- If-Match.
+ALTER TABLE program_trainees ADD COLUMN version integer NOT NULL DEFAULT 1;
+ALTER TABLE program_work_logs ADD COLUMN version integer NOT NULL DEFAULT 1;
