@@ -264,6 +264,33 @@ type WorkLogInput struct {
 	Note           string     `json:"note"`
 }
 
+// WorkLogPatch corrects an entry not yet confirmed: each field left out
+// keeps its value; counts, when given, replace all the counts.
+type WorkLogPatch struct {
+	Day            string      `json:"day"`
+	Counts         *WorkCounts `json:"counts"`
+	TechniqueNames *[]string   `json:"technique_names"`
+	Note           *string     `json:"note"`
+}
+
+// Apply returns the entry w corrected by pt, to be checked as a new one.
+func (pt WorkLogPatch) Apply(w WorkLog) WorkLogInput {
+	in := WorkLogInput{Day: w.Day, Counts: w.Counts, TechniqueNames: w.TechniqueNames, Note: w.Note}
+	if pt.Day != "" {
+		in.Day = pt.Day
+	}
+	if pt.Counts != nil {
+		in.Counts = *pt.Counts
+	}
+	if pt.TechniqueNames != nil {
+		in.TechniqueNames = *pt.TechniqueNames
+	}
+	if pt.Note != nil {
+		in.Note = *pt.Note
+	}
+	return in
+}
+
 // Check validates the entry against its posting's period.
 func (in WorkLogInput) Check(p Posting) (WorkLogInput, error) {
 	var v apperr.Invalid

@@ -256,6 +256,7 @@ type WorkLog struct {
 	EnteredAt      time.Time  `json:"entered_at"`
 	ConfirmedBy    *string    `json:"confirmed_by"`
 	ConfirmedAt    *time.Time `json:"confirmed_at"`
+	Version        int        `json:"version"`
 }
 
 // ClinicSession is a dispatched doctor's clinic on one day, published to

@@ -69,6 +69,9 @@ type Store interface {
 	// ConfirmWorkLog marks an entry confirmed once; a confirmed entry is a
 	// conflict.
 	ConfirmWorkLog(ctx context.Context, id, by string, at time.Time) (WorkLog, error)
+	// UpdateWorkLog rewrites an unconfirmed entry over expectVersion: a
+	// confirmed one is apperr.ErrConflict, a moved-on one apperr.ErrStale.
+	UpdateWorkLog(ctx context.Context, w WorkLog, expectVersion int) (WorkLog, error)
 
 	CreateClinicSession(ctx context.Context, c ClinicSession) error
 	ClinicSessions(ctx context.Context, f ClinicFilter) ([]ClinicSession, error)

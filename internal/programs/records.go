@@ -220,7 +220,7 @@ func (s *Service) AddWorkLog(ctx context.Context, p auth.Principal, id string, i
 		return program.WorkLog{}, apperr.Field("day", "must not be in the future")
 	}
 	w := program.WorkLog{ID: newID(), PostingID: x.ID, Day: in.Day, Counts: in.Counts, TechniqueNames: in.TechniqueNames,
-		Note: in.Note, EnteredBy: p.UserID, EnteredAt: s.now()}
+		Note: in.Note, EnteredBy: p.UserID, EnteredAt: s.now(), Version: 1}
 	err = s.db.InTx(ctx, func(ctx context.Context) error {
 		if err := s.st.CreateWorkLog(ctx, w); err != nil {
 			return err
@@ -228,6 +228,54 @@ func (s *Service) AddWorkLog(ctx context.Context, p auth.Principal, id string, i
 		return s.record(ctx, p, ActionWorkLog, "program_work_log", w.ID, "posting "+x.ID+" "+in.Day)
 	})
 	return w, err
+}
+
+// UpdateWorkLog corrects an entry the recipient has not confirmed yet; only
+// the posted doctor does, as enters it. A confirmed entry is refused (409):
+// what the office confirmed stays as confirmed.
+func (s *Service) UpdateWorkLog(ctx context.Context, p auth.Principal, id, logID string, version int, patch program.WorkLogPatch) (program.WorkLog, error) {
+	x, _, err := s.posting(ctx, p, id)
+	if err != nil {
+		return program.WorkLog{}, err
+	}
+	doctor, err := s.isDoctorOf(ctx, p, x)
+	if err != nil {
+		return program.WorkLog{}, err
+	}
+	if !doctor {
+		return program.WorkLog{}, apperr.Forbidden("only the posted doctor corrects the work log")
+	}
+	w, err := s.st.WorkLog(ctx, logID)
+	if err != nil {
+		return program.WorkLog{}, err
+	}
+	if w.PostingID != x.ID {
+		return program.WorkLog{}, apperr.ErrNotFound
+	}
+	if w.ConfirmedAt != nil {
+		return program.WorkLog{}, apperr.Conflict("this work log entry is confirmed: it is no longer corrected")
+	}
+	if version != w.Version {
+		return program.WorkLog{}, apperr.ErrStale
+	}
+	in, err := patch.Apply(w).Check(x)
+	if err != nil {
+		return program.WorkLog{}, err
+	}
+	if in.Day > program.Today(s.now()) {
+		return program.WorkLog{}, apperr.Field("day", "must not be in the future")
+	}
+	was := w.Day
+	w.Day, w.Counts, w.TechniqueNames, w.Note = in.Day, in.Counts, in.TechniqueNames, in.Note
+	var out program.WorkLog
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		if out, err = s.st.UpdateWorkLog(ctx, w, version); err != nil {
+			return err
+		}
+		return s.record(ctx, p, ActionWorkLogUpdate, "program_work_log", w.ID, "posting "+x.ID+" "+was+" → "+w.Day)
+	})
+	return out, err
 }
 
 // ConfirmWorkLog confirms an entry of a posting.

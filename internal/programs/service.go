@@ -66,6 +66,7 @@ const (
 	ActionEvaluation      = "program.evaluation.put"
 	ActionWorkLog         = "program.work_log.create"
 	ActionWorkLogOK       = "program.work_log.confirm"
+	ActionWorkLogUpdate   = "program.work_log.update"
 	ActionClinicPublish   = "program.clinic.publish"
 	ActionClinicChange    = "program.clinic.change"
 	ActionClinicCancel    = "program.clinic.cancel"

@@ -357,6 +357,72 @@ func TestAttendanceAndWorkLogsAreTheDoctorsToEnterAndTheRecipientsToConfirm(t *t
 	}
 }
 
+func TestTheDoctorCorrectsAWorkLogEntryUntilItIsConfirmed(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		w := newWorldOn(t, db)
+		ctx := context.Background()
+		x := w.posting(t, w.attending, "第一批", "2026-03-02", "2026-09-01", "x")
+		w.day("2026-03-05")
+		log, err := w.svc.AddWorkLog(ctx, w.doctor, x.ID, program.WorkLogInput{Day: "2026-03-03", Counts: program.WorkCounts{Outpatients: 35}})
+		if err != nil || log.Version != 1 {
+			t.Fatalf("log: %+v %v", log, err)
+		}
+		counts := program.WorkCounts{Outpatients: 30, NewTechniques: 1}
+		names := []string{"动态心电图"}
+		fix := program.WorkLogPatch{Counts: &counts, TechniqueNames: &names}
+		tooMany := []string{"甲", "乙"}
+		neg := program.WorkCounts{Operations: -1}
+		for _, r := range []struct {
+			name  string
+			who   auth.Principal
+			ver   int
+			patch program.WorkLogPatch
+			want  error
+			field string
+		}{
+			{"an unrelated office", w.otherOffice, 1, fix, apperr.ErrNotFound, ""},
+			{"the recipient office", w.countyOffice, 1, fix, apperr.ErrForbidden, ""},
+			{"another doctor", w.countyDoctor, 1, fix, apperr.ErrForbidden, ""},
+			{"a stale version", w.doctor, 2, fix, apperr.ErrStale, ""},
+			{"a negative count", w.doctor, 1, program.WorkLogPatch{Counts: &neg}, nil, "counts.operations"},
+			{"more names than techniques", w.doctor, 1, program.WorkLogPatch{TechniqueNames: &tooMany}, nil, "technique_names"},
+			{"a day in the future", w.doctor, 1, program.WorkLogPatch{Day: "2026-03-06"}, nil, "day"},
+			{"a day outside the posting", w.doctor, 1, program.WorkLogPatch{Day: "2026-03-01"}, nil, "day"},
+		} {
+			_, err := w.svc.UpdateWorkLog(ctx, r.who, x.ID, log.ID, r.ver, r.patch)
+			if r.field != "" {
+				if strings.Join(fields(err), ",") != r.field {
+					t.Errorf("%s: %v, want the field %s", r.name, err, r.field)
+				}
+			} else if !errors.Is(err, r.want) {
+				t.Errorf("%s: %v, want %v", r.name, err, r.want)
+			}
+		}
+		if _, err := w.svc.UpdateWorkLog(ctx, w.doctor, x.ID, newID(), 1, fix); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("unknown entry: %v", err)
+		}
+		got, err := w.svc.UpdateWorkLog(ctx, w.doctor, x.ID, log.ID, 1, fix)
+		if err != nil || got.Counts != counts || len(got.TechniqueNames) != 1 || got.Day != "2026-03-03" || got.Version != 2 {
+			t.Fatalf("corrected: %+v %v", got, err)
+		}
+		if ls, err := w.svc.WorkLogs(ctx, w.office, x.ID); err != nil || len(ls) != 1 || ls[0].Counts.Outpatients != 30 {
+			t.Errorf("the log after the correction: %+v %v", ls, err)
+		}
+		if _, err := w.svc.ConfirmWorkLog(ctx, w.countyOffice, x.ID, log.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, ver := range []int{2, 3} {
+			if _, err := w.svc.UpdateWorkLog(ctx, w.doctor, x.ID, log.ID, ver, fix); !errors.Is(err, apperr.ErrConflict) {
+				t.Errorf("correcting a confirmed entry (version %d): %v", ver, err)
+			}
+		}
+		var n int
+		if err := w.db.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE action = $1 AND resource_id = $2`, programs.ActionWorkLogUpdate, log.ID).Scan(&n); err != nil || n != 1 {
+			t.Errorf("audit rows: %d %v", n, err)
+		}
+	})
+}
+
 func TestAgreementAmendmentsKeepVersionsAndFeedTheBedPools(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()

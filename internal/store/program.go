@@ -391,7 +391,7 @@ func (s *Program) Evaluations(ctx context.Context, postingID string) ([]program.
 
 const workLogCols = `id, posting_id, day, outpatients, ward_rounds, operations, surgical_demonstrations, teaching_rounds, lectures,
 	case_discussions, consultations, people_trained, free_clinics, free_clinic_people, new_techniques, technique_names, note,
-	entered_by, entered_at, confirmed_by, confirmed_at`
+	entered_by, entered_at, confirmed_by, confirmed_at, version`
 
 func scanWorkLog(r sqldb.Row) (program.WorkLog, error) {
 	var w program.WorkLog
@@ -399,7 +399,7 @@ func scanWorkLog(r sqldb.Row) (program.WorkLog, error) {
 	var names string
 	if err := r.Scan(&w.ID, &w.PostingID, &w.Day, &c.Outpatients, &c.WardRounds, &c.Operations, &c.SurgicalDemos, &c.TeachingRounds,
 		&c.Lectures, &c.CaseDiscussions, &c.Consultations, &c.PeopleTrained, &c.FreeClinics, &c.FreeClinicPeople, &c.NewTechniques,
-		&names, &w.Note, &w.EnteredBy, &w.EnteredAt, &w.ConfirmedBy, &w.ConfirmedAt); err != nil {
+		&names, &w.Note, &w.EnteredBy, &w.EnteredAt, &w.ConfirmedBy, &w.ConfirmedAt, &w.Version); err != nil {
 		return w, err
 	}
 	return w, json.Unmarshal([]byte(names), &w.TechniqueNames)
@@ -417,8 +417,8 @@ func (s *Program) CreateWorkLog(ctx context.Context, w program.WorkLog) error {
 	c := w.Counts
 	_, err = s.db.Exec(ctx, `INSERT INTO program_work_logs (id, posting_id, day, outpatients, ward_rounds, operations,
 		surgical_demonstrations, teaching_rounds, lectures, case_discussions, consultations, people_trained, free_clinics,
-		free_clinic_people, new_techniques, technique_names, note, entered_by, entered_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		free_clinic_people, new_techniques, technique_names, note, entered_by, entered_at, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 1)`,
 		w.ID, w.PostingID, w.Day, c.Outpatients, c.WardRounds, c.Operations, c.SurgicalDemos, c.TeachingRounds, c.Lectures,
 		c.CaseDiscussions, c.Consultations, c.PeopleTrained, c.FreeClinics, c.FreeClinicPeople, c.NewTechniques, names, w.Note,
 		w.EnteredBy, w.EnteredAt)
@@ -442,7 +442,9 @@ func (s *Program) WorkLogs(ctx context.Context, postingID string) ([]program.Wor
 
 // ConfirmWorkLog confirms an unconfirmed entry.
 func (s *Program) ConfirmWorkLog(ctx context.Context, id, by string, at time.Time) (program.WorkLog, error) {
-	w, err := scanWorkLog(s.db.QueryRow(ctx, `UPDATE program_work_logs SET confirmed_by = $2, confirmed_at = $3
+	// The version moves on, so a correction read before the confirmation
+	// does not slip in after it.
+	w, err := scanWorkLog(s.db.QueryRow(ctx, `UPDATE program_work_logs SET confirmed_by = $2, confirmed_at = $3, version = version + 1
 		WHERE id = $1 AND confirmed_at IS NULL RETURNING `+workLogCols, id, by, at))
 	if !errors.Is(err, sqldb.ErrNoRows) {
 		return w, err
@@ -451,6 +453,35 @@ func (s *Program) ConfirmWorkLog(ctx context.Context, id, by string, at time.Tim
 		return program.WorkLog{}, err
 	}
 	return program.WorkLog{}, apperr.Conflict("this work log entry is confirmed already")
+}
+
+// UpdateWorkLog rewrites an unconfirmed entry over expectVersion.
+func (s *Program) UpdateWorkLog(ctx context.Context, w program.WorkLog, expectVersion int) (program.WorkLog, error) {
+	if w.TechniqueNames == nil {
+		w.TechniqueNames = []string{}
+	}
+	names, err := jsonText(w.TechniqueNames)
+	if err != nil {
+		return program.WorkLog{}, err
+	}
+	c := w.Counts
+	out, err := scanWorkLog(s.db.QueryRow(ctx, `UPDATE program_work_logs SET day = $1, outpatients = $2, ward_rounds = $3, operations = $4,
+		surgical_demonstrations = $5, teaching_rounds = $6, lectures = $7, case_discussions = $8, consultations = $9, people_trained = $10,
+		free_clinics = $11, free_clinic_people = $12, new_techniques = $13, technique_names = $14, note = $15, version = version + 1
+		WHERE id = $16 AND version = $17 AND confirmed_at IS NULL RETURNING `+workLogCols,
+		w.Day, c.Outpatients, c.WardRounds, c.Operations, c.SurgicalDemos, c.TeachingRounds, c.Lectures, c.CaseDiscussions,
+		c.Consultations, c.PeopleTrained, c.FreeClinics, c.FreeClinicPeople, c.NewTechniques, names, w.Note, w.ID, expectVersion))
+	if !errors.Is(err, sqldb.ErrNoRows) {
+		return out, err
+	}
+	cur, err := s.WorkLog(ctx, w.ID)
+	if err != nil {
+		return program.WorkLog{}, err
+	}
+	if cur.ConfirmedAt != nil {
+		return program.WorkLog{}, apperr.Conflict("this work log entry is confirmed: it is no longer corrected")
+	}
+	return program.WorkLog{}, apperr.ErrStale
 }
 
 // ---- Clinic schedule ----
