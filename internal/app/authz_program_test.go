@@ -284,6 +284,14 @@ func programMatrix() []row {
 		{"POST", "/api/v1/postings/{postingID}/work-logs", func(f *fixture, _ auth.Role, s scope) request {
 			return request{path: postingPath(f, s, "/work-logs"), body: map[string]any{"day": today(), "counts": map[string]int{"outpatients": 3}}}
 		}, progDoctorRule(false)},
+		{"PATCH", "/api/v1/postings/{postingID}/work-logs/{logID}", func(f *fixture, _ auth.Role, s scope) request {
+			w := f.prog(s)
+			l, err := f.app.svc.programs.AddWorkLog(f.ctx, w.doctor, w.posting, program.WorkLogInput{Day: today(), Counts: program.WorkCounts{Outpatients: 1}})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			return request{path: postingPath(f, s, "/work-logs/"+l.ID), ifMatch: l.Version, body: map[string]any{"note": "更正"}}
+		}, progDoctorRule(false)},
 		{"POST", "/api/v1/postings/{postingID}/work-logs/{logID}/confirmation", func(f *fixture, _ auth.Role, s scope) request {
 			w := f.prog(s)
 			l, err := f.app.svc.programs.AddWorkLog(f.ctx, w.doctor, w.posting, program.WorkLogInput{Day: today(), Counts: program.WorkCounts{Outpatients: 1}})

@@ -321,6 +321,8 @@ func operations() []operation {
 			Response: WorkLogList{}},
 		{Method: http.MethodPost, Path: "/api/v1/postings/{postingID}/work-logs", Summary: "The posted doctor enters a day's work: outpatients, ward rounds, operations, demonstrations, teaching rounds, lectures, case discussions, consultations, people trained, free clinics and people served, new techniques. Consultations and teaching rounds are those held outside Duikou: the reports add Duikou's own sessions of the doctor, never entered", Tag: "program", Roles: programDoctor,
 			Request: program.WorkLogInput{}, Response: program.WorkLog{}, Status: http.StatusCreated},
+		{Method: http.MethodPatch, Path: "/api/v1/postings/{postingID}/work-logs/{logID}", Summary: "The posted doctor corrects a work log entry the recipient has not confirmed (fields left out keep their value; counts, when given, replace all counts), under the entry's If-Match; a confirmed entry is refused (409)", Tag: "program", Roles: programDoctor,
+			Request: program.WorkLogPatch{}, Response: program.WorkLog{}, IfMatch: true},
 		{Method: http.MethodPost, Path: "/api/v1/postings/{postingID}/work-logs/{logID}/confirmation", Summary: "The recipient hospital's program office confirms a work log entry (once; again is 409)", Tag: "program", Roles: programOffice,
 			Response: program.WorkLog{}},
 		{Method: http.MethodGet, Path: "/api/v1/clinic-schedules", Summary: "A hospital's published clinics of dispatched doctors (default: today and the next four weeks); residents read them without login at /public/clinic-schedule/{hospitalID}", Tag: "program", Roles: programReaders,

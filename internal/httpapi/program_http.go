@@ -43,6 +43,7 @@ type ProgramService interface {
 	WorkLogs(ctx context.Context, p auth.Principal, id string) ([]program.WorkLog, error)
 	AddWorkLog(ctx context.Context, p auth.Principal, id string, in program.WorkLogInput) (program.WorkLog, error)
 	ConfirmWorkLog(ctx context.Context, p auth.Principal, id, logID string) (program.WorkLog, error)
+	UpdateWorkLog(ctx context.Context, p auth.Principal, id, logID string, version int, patch program.WorkLogPatch) (program.WorkLog, error)
 
 	PublishClinic(ctx context.Context, p auth.Principal, in program.ClinicSessionInput) (program.ClinicSession, error)
 	ChangeClinic(ctx context.Context, p auth.Principal, id string, version int, ch program.ClinicChange) (program.ClinicSession, error)
@@ -106,6 +107,7 @@ func (a *API) mountProgram(r chi.Router) {
 
 	r.With(a.allow(programReaders...)).Get("/postings/{postingID}/work-logs", a.progWorkLogs)
 	r.With(a.allow(programDoctor...)).Post("/postings/{postingID}/work-logs", a.progWorkLogAdd)
+	r.With(a.allow(programDoctor...)).Patch("/postings/{postingID}/work-logs/{logID}", a.progWorkLogUpdate)
 	r.With(a.allow(programOffice...)).Post("/postings/{postingID}/work-logs/{logID}/confirmation", a.progWorkLogConfirm)
 
 	r.With(a.allow(programReaders...)).Get("/clinic-schedules", a.progClinics)
@@ -283,12 +285,21 @@ func (a *API) progWorkLogAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x, err := a.Program.AddWorkLog(r.Context(), principal(r), chi.URLParam(r, "postingID"), in)
-	regServeOne(a, w, r, http.StatusCreated, x, noVersion, err)
+	regServeOne(a, w, r, http.StatusCreated, x, workLogVersion, err)
 }
 
 func (a *API) progWorkLogConfirm(w http.ResponseWriter, r *http.Request) {
 	x, err := a.Program.ConfirmWorkLog(r.Context(), principal(r), chi.URLParam(r, "postingID"), chi.URLParam(r, "logID"))
-	regServeOne(a, w, r, http.StatusOK, x, noVersion, err)
+	regServeOne(a, w, r, http.StatusOK, x, workLogVersion, err)
+}
+
+func workLogVersion(x program.WorkLog) int { return x.Version }
+
+func (a *API) progWorkLogUpdate(w http.ResponseWriter, r *http.Request) {
+	postingID := chi.URLParam(r, "postingID")
+	regServeUpdate(a, w, r, chi.URLParam(r, "logID"), func(ctx context.Context, p auth.Principal, logID string, ver int, in program.WorkLogPatch) (program.WorkLog, error) {
+		return a.Program.UpdateWorkLog(ctx, p, postingID, logID, ver, in)
+	}, workLogVersion)
 }
 
 // ---- Clinic schedule and trainees ----

@@ -399,3 +399,45 @@ func TestProgramTraineeCorrectionNeedsTheVersionRead(t *testing.T) {
 		}
 	})
 }
+
+func TestProgramWorkLogCorrectionNeedsTheVersionReadAndNoConfirmation(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		e := newProgHTTPEnv(t, db)
+		x := e.posting(t)
+		res := e.do(e.doctor, http.MethodPost, "/api/v1/postings/"+x.ID+"/work-logs", map[string]any{"day": e.today, "counts": map[string]int{"outpatients": 28}})
+		if res.code != http.StatusCreated || res.hdr.Get("ETag") != `"1"` {
+			t.Fatalf("work log: %d %s", res.code, res.body)
+		}
+		var l program.WorkLog
+		res.json(t, &l)
+		path := "/api/v1/postings/" + x.ID + "/work-logs/" + l.ID
+		fix := map[string]any{"counts": map[string]int{"outpatients": 25, "lectures": 1}}
+		if res := e.do(e.doctor, http.MethodPatch, path, fix); res.code != http.StatusPreconditionRequired {
+			t.Errorf("without If-Match: %d", res.code)
+		}
+		if res := e.do(e.doctor, http.MethodPatch, path, fix, "If-Match", `"2"`); res.code != http.StatusPreconditionFailed {
+			t.Errorf("stale: %d", res.code)
+		}
+		if res := e.do(e.foreignOffice, http.MethodPatch, path, fix, "If-Match", `"1"`); res.code != http.StatusForbidden {
+			t.Errorf("an office (not a doctor): %d", res.code)
+		}
+		if res := e.do(e.doctor, http.MethodPatch, path, map[string]any{"counts": map[string]int{"operations": -1}}, "If-Match", `"1"`); res.code != http.StatusBadRequest ||
+			!slices.Equal(res.problemFields(t), []string{"counts.operations"}) {
+			t.Errorf("a negative count: %d %s", res.code, res.body)
+		}
+		res = e.do(e.doctor, http.MethodPatch, path, fix, "If-Match", `"1"`)
+		if res.code != http.StatusOK || res.hdr.Get("ETag") != `"2"` {
+			t.Fatalf("correction: %d %s", res.code, res.body)
+		}
+		res.json(t, &l)
+		if l.Counts.Outpatients != 25 || l.Counts.Lectures != 1 {
+			t.Errorf("corrected: %+v", l.Counts)
+		}
+		if res := e.do(e.countyOffice, http.MethodPost, path+"/confirmation", map[string]any{}); res.code != http.StatusOK {
+			t.Fatalf("confirm: %d %s", res.code, res.body)
+		}
+		if res := e.do(e.doctor, http.MethodPatch, path, fix, "If-Match", `"3"`); res.code != http.StatusConflict {
+			t.Errorf("correcting a confirmed entry: %d %s", res.code, res.body)
+		}
+	})
+}
