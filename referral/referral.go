@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"duikou/attachment"
 	"duikou/internal/apperr"
 	"duikou/internal/auth"
 )
@@ -142,13 +144,9 @@ type Schedule struct {
 const (
 	MaxDiagnoses    = 10
 	MaxAttachments  = 20
-	MaxAttachment   = 50 << 20 // bytes; a CT series goes through the imaging link, not here
+	MaxAttachment   = attachment.MaxSize // bytes; a CT series goes through the imaging link, not here
 	MaxWindowLength = 90 * 24 * time.Hour
 )
-
-// AttachmentTypes are the content types a referral may carry: documents and
-// images that every desk can open.
-var AttachmentTypes = []string{"application/pdf", "image/jpeg", "image/png", "application/dicom"}
 
 // Referral is one two-way referral ticket (转诊单).
 type Referral struct {
@@ -544,8 +542,8 @@ func (r *Referral) checkAttachments(v *apperr.Invalid) {
 			v.Add(at+".name", "must be a file name without a path")
 		}
 		a.ContentType = strings.ToLower(strings.TrimSpace(a.ContentType))
-		if !allowedType(a.ContentType) {
-			v.Add(at+".content_type", "must be one of "+strings.Join(AttachmentTypes, ", "))
+		if !slices.Contains(attachment.Types, a.ContentType) {
+			v.Add(at+".content_type", "must be one of "+strings.Join(attachment.Types, ", "))
 		}
 		switch {
 		case a.Size <= 0:
@@ -554,15 +552,6 @@ func (r *Referral) checkAttachments(v *apperr.Invalid) {
 			v.Add(at+".size", "must be at most 50 MiB")
 		}
 	}
-}
-
-func allowedType(t string) bool {
-	for _, x := range AttachmentTypes {
-		if t == x {
-			return true
-		}
-	}
-	return false
 }
 
 // validateSubmission is Validate plus the checks that depend on the moment
