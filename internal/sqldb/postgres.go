@@ -68,7 +68,7 @@ type pgQuerier interface {
 }
 
 func (d *pgDB) q(ctx context.Context) pgQuerier {
-	if tx, ok := ctx.Value(txKey{}).(pgx.Tx); ok {
+	if tx, ok := ctx.Value(txKey{}).(*pgTx); ok {
 		return tx
 	}
 	if detached(ctx) {
@@ -101,40 +101,258 @@ func (d *pgDB) QueryRow(ctx context.Context, sql string, args ...any) Row {
 	return pgRow{d.q(ctx).QueryRow(ctx, sql, args...)}
 }
 
+// ExecLater queues sql to go to the server with the transaction's next
+// statement (see pgTx); outside a transaction it runs at once.
+func (d *pgDB) ExecLater(ctx context.Context, check func(rows int64) error, sql string, args ...any) error {
+	t, ok := ctx.Value(txKey{}).(*pgTx)
+	if !ok {
+		n, err := d.Exec(ctx, sql, args...)
+		if err == nil && check != nil {
+			err = check(n)
+		}
+		return err
+	}
+	t.pending = append(t.pending, pendingStmt{sql: sql, args: args, check: check})
+	return nil
+}
+
 func (d *pgDB) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
-	if InTransaction(ctx) {
-		return savepoint(ctx, func(ctx context.Context, sql string) error {
-			_, err := d.Exec(ctx, sql)
-			return err
-		}, fn)
+	if t, ok := ctx.Value(txKey{}).(*pgTx); ok {
+		return savepoint(ctx, t, fn)
 	}
 	pool := d.pool
 	if detached(ctx) {
 		pool = d.side
 	}
-	tx, err := pool.Begin(ctx)
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return pgErr(err)
 	}
+	// BEGIN waits for the transaction's first statement.
+	t := &pgTx{conn: conn, pending: []pendingStmt{{sql: "begin"}}}
 	defer func() {
-		if p := recover(); p != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			panic(p)
+		p := recover()
+		if p != nil || err != nil {
+			t.rollback(context.WithoutCancel(ctx))
 		}
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+		// A connection left inside a transaction or mid-answer (a failed
+		// rollback, a cancelled context) is closed by the pool, not reused.
+		conn.Release()
+		if p != nil {
+			panic(p)
 		}
 	}()
 	ctx, hooks := withHooks(ctx)
-	if err = fn(context.WithValue(ctx, txKey{}, tx)); err != nil {
+	if err = fn(context.WithValue(ctx, txKey{}, t)); err != nil {
 		return err
 	}
-	if err = pgErr(tx.Commit(ctx)); err != nil {
-		return err
+	if err = t.commit(ctx); err != nil {
+		return pgErr(err)
 	}
 	hooks.run()
 	return nil
 }
+
+// pgTx is a transaction on one connection of the pool. Statements whose
+// answer nobody waits for (BEGIN, SAVEPOINT, RELEASE, and writes queued by
+// ExecLater) are held back and sent in one pipeline with the next statement
+// that is waited for, or with COMMIT. A request's transaction then costs a
+// round trip per read rather than per statement: on a machine where the
+// database shares the cores, each round trip is two process wake-ups, and
+// those, not the rows, bound how many transactions a second it commits.
+//
+// The price is where errors show: a held-back statement's error (or its
+// check's) is returned by the call that sent it, or by the commit. That is
+// why ExecLater is only for writes whose failure fails the transaction.
+type pgTx struct {
+	conn    *pgxpool.Conn
+	pending []pendingStmt
+}
+
+type pendingStmt struct {
+	sql   string
+	args  []any
+	check func(rows int64) error
+	// savepoint names the savepoint a SAVEPOINT statement opens.
+	savepoint string
+}
+
+// send pipelines the held-back statements and then sql (when not empty),
+// judging each held-back answer. It returns the batch positioned at sql's
+// answer; the caller closes it.
+func (t *pgTx) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(t.pending)+1)}
+	for _, p := range t.pending {
+		b.Queue(p.sql, p.args...)
+	}
+	if sql != "" {
+		b.Queue(sql, args...)
+	}
+	pending := t.pending
+	t.pending = nil
+	br := t.conn.SendBatch(ctx, b)
+	for _, p := range pending {
+		tag, err := br.Exec()
+		if err == nil && p.check != nil {
+			err = p.check(tag.RowsAffected())
+		}
+		if err != nil {
+			br.Close()
+			return nil, err
+		}
+	}
+	return br, nil
+}
+
+func (t *pgTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if len(t.pending) == 0 {
+		return t.conn.Exec(ctx, sql, args...)
+	}
+	br, err := t.send(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+func (t *pgTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if len(t.pending) == 0 {
+		return t.conn.Query(ctx, sql, args...)
+	}
+	br, err := t.send(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+func (t *pgTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if len(t.pending) == 0 {
+		return t.conn.QueryRow(ctx, sql, args...)
+	}
+	rows, err := t.Query(ctx, sql, args...)
+	if err != nil {
+		return errRow{err}
+	}
+	return rowOf{rows}
+}
+
+// commit sends what is held back with COMMIT. A held-back write with a
+// check goes first on its own: its verdict must come before COMMIT does.
+func (t *pgTx) commit(ctx context.Context) error {
+	if len(t.pending) == 1 && t.pending[0].sql == "begin" {
+		t.pending = nil // nothing was asked of the database
+		return nil
+	}
+	for _, p := range t.pending {
+		if p.check != nil {
+			br, err := t.send(ctx, "", nil)
+			if err != nil {
+				return err
+			}
+			if err := br.Close(); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	br, err := t.send(ctx, "commit", nil)
+	if err != nil {
+		return err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		// The server answers ROLLBACK to COMMIT in a failed transaction.
+		err = pgx.ErrTxCommitRollback
+	}
+	return err
+}
+
+// rollback drops what is held back and ends the transaction on the server
+// if it began there.
+func (t *pgTx) rollback(ctx context.Context) {
+	t.pending = nil
+	if t.conn.Conn().PgConn().TxStatus() != 'I' {
+		_, _ = t.conn.Exec(ctx, "rollback")
+	}
+}
+
+func (t *pgTx) openSavepoint(_ context.Context, name string) error {
+	t.pending = append(t.pending, pendingStmt{sql: "SAVEPOINT " + name, savepoint: name})
+	return nil
+}
+
+func (t *pgTx) releaseSavepoint(_ context.Context, name string) error {
+	t.pending = append(t.pending, pendingStmt{sql: "RELEASE SAVEPOINT " + name})
+	return nil
+}
+
+// rollbackToSavepoint undoes the savepoint's work. Held back since it
+// opened, that work never reached the server and is simply dropped.
+func (t *pgTx) rollbackToSavepoint(ctx context.Context, name string) error {
+	// From the end: an earlier savepoint of the same depth, released, may
+	// still be held back too.
+	for i := len(t.pending) - 1; i >= 0; i-- {
+		if t.pending[i].savepoint == name {
+			t.pending = t.pending[:i]
+			return nil
+		}
+	}
+	// Everything held back came after the savepoint was sent: it belongs
+	// to the work being undone.
+	t.pending = nil
+	_, err := t.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT "+name)
+	return err
+}
+
+// batchRows are the rows of a pipelined statement: closing them finishes
+// the pipeline so the connection can be used again.
+type batchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if r.br != nil {
+		r.br.Close()
+		r.br = nil
+	}
+}
+
+// rowOf is the first row of rows, as pgx.Conn.QueryRow gives it.
+type rowOf struct{ rows pgx.Rows }
+
+func (r rowOf) Scan(dest ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 type pgRows struct{ pgx.Rows }
 

@@ -76,6 +76,15 @@ type DB interface {
 	// (on PostgreSQL this also clears the aborted state a failed statement
 	// leaves), and the outer decides whether to commit.
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
+	// ExecLater runs a write whose answer the caller need not wait for.
+	// Inside a transaction on PostgreSQL it is held back and sent with the
+	// transaction's next statement or its commit, in one round trip;
+	// otherwise it runs at once. check, when not nil, judges the number of
+	// rows it touched. Its error, or the statement's, is returned by the
+	// call that sends it (a later Exec, Query, QueryRow or the commit), so
+	// use it only for writes whose failure fails the whole transaction, and
+	// leave args unchanged until then.
+	ExecLater(ctx context.Context, check func(rows int64) error, sql string, args ...any) error
 	Dialect() Dialect
 	Ping(ctx context.Context) error
 	Close()
@@ -97,12 +106,19 @@ type txDepth struct{}
 // InTransaction reports whether ctx carries an open transaction.
 func InTransaction(ctx context.Context) bool { return ctx.Value(txKey{}) != nil }
 
+// savepoints opens, releases and rolls back savepoints of one transaction.
+type savepoints interface {
+	openSavepoint(ctx context.Context, name string) error
+	releaseSavepoint(ctx context.Context, name string) error
+	rollbackToSavepoint(ctx context.Context, name string) error
+}
+
 // savepoint runs fn inside a savepoint of ctx's transaction.
-func savepoint(ctx context.Context, exec func(ctx context.Context, sql string) error, fn func(ctx context.Context) error) (err error) {
+func savepoint(ctx context.Context, sp savepoints, fn func(ctx context.Context) error) (err error) {
 	depth, _ := ctx.Value(txDepth{}).(int)
 	depth++
 	name := "sp" + strconv.Itoa(depth)
-	if err := exec(ctx, "SAVEPOINT "+name); err != nil {
+	if err := sp.openSavepoint(ctx, name); err != nil {
 		return err
 	}
 	// Hooks registered inside the savepoint count only if it is released:
@@ -110,20 +126,33 @@ func savepoint(ctx context.Context, exec func(ctx context.Context, sql string) e
 	inner := &commitHooks{}
 	defer func() {
 		if p := recover(); p != nil {
-			_ = exec(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name)
+			_ = sp.rollbackToSavepoint(context.WithoutCancel(ctx), name)
 			panic(p)
 		}
 		if err != nil {
-			if rerr := exec(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name); rerr != nil {
+			if rerr := sp.rollbackToSavepoint(context.WithoutCancel(ctx), name); rerr != nil {
 				err = errors.Join(err, rerr)
 			}
 			return
 		}
-		if err = exec(ctx, "RELEASE SAVEPOINT "+name); err == nil {
+		if err = sp.releaseSavepoint(ctx, name); err == nil {
 			hooksOf(ctx).adopt(inner)
 		}
 	}()
 	return fn(context.WithValue(context.WithValue(ctx, hooksKey{}, inner), txDepth{}, depth))
+}
+
+// execSavepoints runs savepoint statements as they come (SQLite).
+type execSavepoints func(ctx context.Context, sql string) error
+
+func (e execSavepoints) openSavepoint(ctx context.Context, name string) error {
+	return e(ctx, "SAVEPOINT "+name)
+}
+func (e execSavepoints) releaseSavepoint(ctx context.Context, name string) error {
+	return e(ctx, "RELEASE SAVEPOINT "+name)
+}
+func (e execSavepoints) rollbackToSavepoint(ctx context.Context, name string) error {
+	return e(ctx, "ROLLBACK TO SAVEPOINT "+name)
 }
 
 type hooksKey struct{}

@@ -81,12 +81,22 @@ func (d *liteDB) QueryRow(ctx context.Context, query string, args ...any) Row {
 	return liteRow{d.q(ctx).QueryRowContext(ctx, query, liteArgs(args)...)}
 }
 
+// ExecLater runs sql at once: SQLite is in this process, so holding a
+// statement back saves no round trip.
+func (d *liteDB) ExecLater(ctx context.Context, check func(rows int64) error, sql string, args ...any) error {
+	n, err := d.Exec(ctx, sql, args...)
+	if err == nil && check != nil {
+		err = check(n)
+	}
+	return err
+}
+
 func (d *liteDB) InTx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	if InTransaction(ctx) {
-		return savepoint(ctx, func(ctx context.Context, sql string) error {
+		return savepoint(ctx, execSavepoints(func(ctx context.Context, sql string) error {
 			_, err := d.Exec(ctx, sql)
 			return err
-		}, fn)
+		}), fn)
 	}
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
