@@ -48,7 +48,9 @@ type Store interface {
 	// when there is one (so the row commits or rolls back with the change it
 	// records), else in its own. e.Chain is the chain the caller prefers; the
 	// store may pick another that no other transaction holds. Append fills
-	// Chain, ChainSeq, PrevHash, Hash (see ChainHash) and Seq.
+	// Chain, ChainSeq, PrevHash, Hash (see ChainHash) and Seq, except that
+	// Seq may stay 0 inside a transaction (the row is written with the
+	// transaction's next statement).
 	Append(ctx context.Context, e *Entry) error
 	// Search returns up to p.Limit+1 rows matching f, newest (highest seq)
 	// first, with seq below p.BeforeSeq when that is set.

@@ -50,8 +50,9 @@ var claimFreeHead = fmt.Sprintf(`SELECT chain, chain_seq, hash FROM audit_heads
 // its own. The chain's head row is locked until the transaction ends, so
 // rows of one chain are numbered and linked one after another.
 //
-// On PostgreSQL this is two round trips inside the caller's transaction:
-// claim a head, then insert the row and move the head in one statement.
+// On PostgreSQL this is one round trip inside the caller's transaction:
+// claim a head; the statement that inserts the row and moves the head is
+// sent with the transaction's next one.
 // SQLite write transactions are exclusive already, so the preferred chain is
 // used as it is.
 func (s *AuditLog) Append(ctx context.Context, e *audit.Entry) error {
@@ -114,10 +115,17 @@ func (s *AuditLog) insert(ctx context.Context, e *audit.Entry) error {
 		resource_type, resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`
 	if s.db.Dialect() == sqldb.Postgres {
-		// One round trip for the row and the head.
-		return s.db.QueryRow(ctx, `WITH moved AS (
+		// One statement for the row and the head.
+		const moveAndInsert = `WITH moved AS (
 			UPDATE audit_heads SET chain_seq = $2, hash = $15 WHERE chain = $1
-		) `+insertRow, args...).Scan(&e.Seq)
+		) `
+		if sqldb.InTransaction(ctx) {
+			// Inside the change's transaction nobody waits for the row:
+			// it goes with the transaction's next statement or its
+			// commit, and Seq stays unknown (0).
+			return s.db.ExecLater(ctx, nil, moveAndInsert+strings.TrimSuffix(insertRow, " RETURNING seq"), args...)
+		}
+		return s.db.QueryRow(ctx, moveAndInsert+insertRow, args...).Scan(&e.Seq)
 	}
 	if err := s.db.QueryRow(ctx, insertRow, args...).Scan(&e.Seq); err != nil {
 		return err

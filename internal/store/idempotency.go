@@ -68,9 +68,9 @@ func (s *IdempotencyKeys) Claim(ctx context.Context, userID, key string, fingerp
 
 // Save stores the answer for a claimed key.
 func (s *IdempotencyKeys) Save(ctx context.Context, userID, key string, r IdempotentResponse) error {
-	_, err := s.db.Exec(ctx, `UPDATE idempotency_keys SET status = $3, content_type = $4, etag = $5, location = $6, body = $7
+	// Sent with the commit: nobody waits for it.
+	return s.db.ExecLater(ctx, nil, `UPDATE idempotency_keys SET status = $3, content_type = $4, etag = $5, location = $6, body = $7
 		WHERE user_id = $1 AND key = $2`, userID, key, r.Status, r.ContentType, r.ETag, r.Location, r.Body)
-	return err
 }
 
 // Release gives a claimed key back, for a request whose answer is not kept.

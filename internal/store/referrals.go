@@ -272,13 +272,13 @@ func (s *Referrals) Update(ctx context.Context, r referral.Referral, expectVersi
 // transaction that changed the ticket: the ticket's row lock orders the
 // sequence numbers.
 func (s *Referrals) AppendEvent(ctx context.Context, referralID string, ev referral.Event) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO referral_events
+	// Sent with the transaction's next statement: nobody waits for it.
+	return s.db.ExecLater(ctx, nil, `INSERT INTO referral_events
 		(id, referral_id, seq, action, from_status, to_status, actor, actor_hospital_id, reason_code, reason, at)
 		VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM referral_events WHERE referral_id = $2),
 		$3, $4, $5, $6, $7, $8, $9, $10)`,
 		uuid.Must(uuid.NewV7()).String(), referralID, string(ev.Action), string(ev.From), string(ev.To),
 		refNull(ev.Actor), refNull(ev.ActorHospitalID), string(ev.ReasonCode), ev.Reason, ev.At)
-	return err
 }
 
 // Events returns the ticket's history, oldest first.
@@ -360,9 +360,9 @@ func (s *Referrals) PatientHome(ctx context.Context, patientID string) (string, 
 // EnqueueOutbox adds a message to publish after the transaction in ctx
 // commits.
 func (s *Referrals) EnqueueOutbox(ctx context.Context, topic, key, payload string, at time.Time) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO outbox (topic, key, payload, created_at) VALUES ($1, $2, $3, $4)`,
+	// Sent with the transaction's next statement: nobody waits for it.
+	return s.db.ExecLater(ctx, nil, `INSERT INTO outbox (topic, key, payload, created_at) VALUES ($1, $2, $3, $4)`,
 		topic, key, payload, at)
-	return err
 }
 
 // Outbox returns up to limit unpublished messages in the order written.
