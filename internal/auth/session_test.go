@@ -113,7 +113,7 @@ func TestAuthenticateWritesLastSeenAtMostOncePerMinute(t *testing.T) {
 		start := f.clock.Now()
 		lastSeen := func() time.Time {
 			h := sha256.Sum256([]byte(res.Token))
-			s, err := f.users.SessionByTokenHash(ctx, h[:])
+			s, _, err := f.users.SessionWithUser(ctx, h[:])
 			if err != nil {
 				t.Fatal(err)
 			}
