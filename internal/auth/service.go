@@ -322,7 +322,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	if token == "" || len(token) > 256 {
 		return Principal{}, errNoSession
 	}
-	sess, err := s.store.SessionByTokenHash(ctx, tokenHash(token))
+	// The session, its user and the roles come in one read: this runs on
+	// every request.
+	sess, u, err := s.store.SessionWithUser(ctx, tokenHash(token))
 	if errors.Is(err, apperr.ErrNotFound) {
 		return Principal{}, errNoSession
 	}
@@ -332,13 +334,6 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	now := s.now()
 	if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= s.idle {
 		return Principal{}, errNoSession
-	}
-	u, err := s.store.User(ctx, sess.UserID)
-	if errors.Is(err, apperr.ErrNotFound) {
-		return Principal{}, errNoSession
-	}
-	if err != nil {
-		return Principal{}, err
 	}
 	if u.Disabled {
 		return Principal{}, errNoSession

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,7 +114,7 @@ func TestAuthenticateWritesLastSeenAtMostOncePerMinute(t *testing.T) {
 		start := f.clock.Now()
 		lastSeen := func() time.Time {
 			h := sha256.Sum256([]byte(res.Token))
-			s, err := f.users.SessionByTokenHash(ctx, h[:])
+			s, _, err := f.users.SessionWithUser(ctx, h[:])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,6 +133,62 @@ func TestAuthenticateWritesLastSeenAtMostOncePerMinute(t *testing.T) {
 		}
 		if got, want := lastSeen(), start.Add(time.Minute); !got.Equal(want) {
 			t.Errorf("last_seen_at = %v, want %v", got, want)
+		}
+	})
+}
+
+// statementCounter counts the statements sent to the database.
+type statementCounter struct {
+	sqldb.DB
+	n atomic.Int64
+}
+
+func (c *statementCounter) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	c.n.Add(1)
+	return c.DB.Exec(ctx, q, args...)
+}
+
+func (c *statementCounter) Query(ctx context.Context, q string, args ...any) (sqldb.Rows, error) {
+	c.n.Add(1)
+	return c.DB.Query(ctx, q, args...)
+}
+
+func (c *statementCounter) QueryRow(ctx context.Context, q string, args ...any) sqldb.Row {
+	c.n.Add(1)
+	return c.DB.QueryRow(ctx, q, args...)
+}
+
+// Authentication runs on every request, so its cost in statements is part
+// of its contract: one read, and one write at most once a minute.
+func TestAuthenticateCostsOneStatement(t *testing.T) {
+	t.Parallel()
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		counted := &statementCounter{DB: db}
+		f := newFixture(t, counted)
+		ctx := context.Background()
+		f.createUser(t, "qin.lu", auth.CountyDoctor, auth.Specialist, auth.ReferralDesk)
+		res := f.login(t, "qin.lu", testPassword)
+		for _, step := range []struct {
+			advance time.Duration
+			want    int64
+		}{
+			{0, 1},
+			{30 * time.Second, 1},
+			{30 * time.Second, 2}, // a minute since the login: last_seen_at is written
+			{10 * time.Second, 1},
+		} {
+			f.clock.Advance(step.advance)
+			counted.n.Store(0)
+			p, err := f.svc.Authenticate(ctx, res.Token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := counted.n.Load(); got != step.want {
+				t.Errorf("after %v more: %d statements, want %d", step.advance, got, step.want)
+			}
+			if len(p.Roles) != 3 {
+				t.Errorf("roles %v, want the three held", p.Roles)
+			}
 		}
 	})
 }

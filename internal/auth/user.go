@@ -125,8 +125,10 @@ type Store interface {
 
 	// CreateSession stores s under the SHA-256 of its token.
 	CreateSession(ctx context.Context, s Session, tokenHash []byte) error
-	// SessionByTokenHash returns the session, or apperr.ErrNotFound.
-	SessionByTokenHash(ctx context.Context, tokenHash []byte) (Session, error)
+	// SessionWithUser returns the session stored under tokenHash with its
+	// user and the user's roles, read together: it is the one read of an
+	// authenticated request. apperr.ErrNotFound if there is no such session.
+	SessionWithUser(ctx context.Context, tokenHash []byte) (Session, User, error)
 	// TouchSession records activity at instant at.
 	TouchSession(ctx context.Context, sessionID string, at time.Time) error
 	// RevokeSession ends one session (no-op if already revoked).

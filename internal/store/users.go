@@ -211,13 +211,21 @@ func (s *Users) loadRoles(ctx context.Context, users []*auth.User) error {
 		return err
 	}
 	for id, u := range byID {
-		for _, r := range auth.Roles {
-			if held[id][r] {
-				u.Roles = append(u.Roles, r)
-			}
-		}
+		u.Roles = inRoleOrder(held[id])
 	}
 	return nil
+}
+
+// inRoleOrder lists the roles held in the canonical order of auth.Roles
+// (nil for none).
+func inRoleOrder(held map[auth.Role]bool) []auth.Role {
+	var out []auth.Role
+	for _, r := range auth.Roles {
+		if held[r] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // UpdateUser writes the editable fields if the stored version is u.Version.
@@ -315,18 +323,51 @@ func (s *Users) CreateSession(ctx context.Context, sess auth.Session, tokenHash 
 	return err
 }
 
-// SessionByTokenHash finds a session by the SHA-256 of its token.
-func (s *Users) SessionByTokenHash(ctx context.Context, tokenHash []byte) (auth.Session, error) {
-	var sess auth.Session
-	err := s.db.QueryRow(ctx, `
-		SELECT id, user_id, created_at, last_seen_at, expires_at, revoked_at, client_addr, user_agent
-		FROM sessions WHERE token_hash = $1`, tokenHash).
-		Scan(&sess.ID, &sess.UserID, &sess.CreatedAt, &sess.LastSeenAt, &sess.ExpiresAt, &sess.RevokedAt,
-			&sess.ClientAddr, &sess.UserAgent)
-	if errors.Is(err, sqldb.ErrNoRows) {
-		return auth.Session{}, apperr.ErrNotFound
+// SessionWithUser finds a session by the SHA-256 of its token, together
+// with its user and the user's roles, in one statement: it runs on every
+// authenticated request. The roles are joined as one row per role (a user
+// without roles gives one row with a NULL role), which both engines answer
+// alike without an aggregate.
+func (s *Users) SessionWithUser(ctx context.Context, tokenHash []byte) (auth.Session, auth.User, error) {
+	rows, err := s.db.Query(ctx, `
+		SELECT `+userColumns+`,
+		       s.id, s.created_at, s.last_seen_at, s.expires_at, s.revoked_at, s.client_addr, s.user_agent,
+		       r.role
+		FROM sessions s
+		JOIN users u ON u.id = s.user_id
+		LEFT JOIN user_roles r ON r.user_id = u.id
+		WHERE s.token_hash = $1`, tokenHash)
+	if err != nil {
+		return auth.Session{}, auth.User{}, err
 	}
-	return sess, err
+	defer rows.Close()
+	var (
+		sess  auth.Session
+		u     auth.User
+		found bool
+		held  = map[auth.Role]bool{}
+	)
+	for rows.Next() {
+		var role *string
+		u, err = scanUser(rows, &sess.ID, &sess.CreatedAt, &sess.LastSeenAt, &sess.ExpiresAt, &sess.RevokedAt,
+			&sess.ClientAddr, &sess.UserAgent, &role)
+		if err != nil {
+			return auth.Session{}, auth.User{}, err
+		}
+		found = true
+		if role != nil {
+			held[auth.Role(*role)] = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return auth.Session{}, auth.User{}, err
+	}
+	if !found {
+		return auth.Session{}, auth.User{}, apperr.ErrNotFound
+	}
+	sess.UserID = u.ID
+	u.Roles = inRoleOrder(held)
+	return sess, u, nil
 }
 
 // TouchSession moves last_seen_at forward (never back, should two

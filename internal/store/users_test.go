@@ -300,7 +300,8 @@ func TestUsersSessions(t *testing.T) {
 		}
 		lookup := func(token string) (auth.Session, error) {
 			h := sha256.Sum256([]byte(token))
-			return s.SessionByTokenHash(ctx, h[:])
+			sess, _, err := s.SessionWithUser(ctx, h[:])
+			return sess, err
 		}
 		a, b, c := open("token-a"), open("token-b"), open("token-c")
 
@@ -355,6 +356,101 @@ func TestUsersSessions(t *testing.T) {
 		}
 		if n, err := s.RevokeUserSessions(ctx, u.ID, "", later); err != nil || n != 1 {
 			t.Errorf("RevokeUserSessions(all) = %d, %v; want 1 (c)", n, err)
+		}
+	})
+}
+
+// TestUsersSessionWithUser is the read behind every authenticated request:
+// the session, its user and every role of the user, whatever their number,
+// with what the authenticator needs to refuse ended sessions and disabled
+// users passed through as stored.
+func TestUsersSessionWithUser(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		s := store.NewUsers(db)
+		h := usersHospital(t, db)
+		now := sqldb.Now()
+		revokedAt := now.Add(-time.Minute)
+
+		tests := []struct {
+			name    string
+			roles   []auth.Role // in the order they are stored
+			want    []auth.Role // in the canonical order
+			disable bool
+			session func(*auth.Session)
+		}{
+			{name: "no role"},
+			{name: "one role", roles: []auth.Role{auth.Specialist}, want: []auth.Role{auth.Specialist}},
+			{
+				name:  "several roles",
+				roles: []auth.Role{auth.Admin, auth.Specialist, auth.ReferralDesk, auth.CountyDoctor},
+				want:  []auth.Role{auth.CountyDoctor, auth.Specialist, auth.ReferralDesk, auth.Admin},
+			},
+			{name: "disabled user", roles: []auth.Role{auth.CountyDoctor}, want: []auth.Role{auth.CountyDoctor}, disable: true},
+			{
+				name: "revoked session", roles: []auth.Role{auth.CountyDoctor, auth.Specialist},
+				want:    []auth.Role{auth.CountyDoctor, auth.Specialist},
+				session: func(sess *auth.Session) { sess.RevokedAt = &revokedAt },
+			},
+			{
+				name: "expired session", roles: []auth.Role{auth.Specialist}, want: []auth.Role{auth.Specialist},
+				session: func(sess *auth.Session) {
+					sess.CreatedAt, sess.LastSeenAt, sess.ExpiresAt = now.Add(-13*time.Hour), now.Add(-2*time.Hour), now.Add(-time.Hour)
+				},
+			},
+		}
+		for i, tt := range tests {
+			u := usersSample(h, fmt.Sprintf("session.user%d", i), tt.roles...)
+			u.Disabled = tt.disable
+			u.StaffID = usersStaff(t, db, h)
+			if err := s.CreateUser(ctx, u, "h"); err != nil {
+				t.Fatal(err)
+			}
+			// A second user's session beside it must not lend it roles.
+			other := usersSample(h, fmt.Sprintf("session.other%d", i), auth.ProgramOffice)
+			if err := s.CreateUser(ctx, other, "h"); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []string{u.ID, other.ID} {
+				sess := auth.Session{ID: usersNewID(), UserID: id, CreatedAt: now, LastSeenAt: now,
+					ExpiresAt: now.Add(12 * time.Hour), ClientAddr: "10.0.0.9", UserAgent: "agent " + tt.name}
+				if id == u.ID && tt.session != nil {
+					tt.session(&sess)
+				}
+				tok := sha256.Sum256([]byte(tt.name + id))
+				if err := s.CreateSession(ctx, sess, tok[:]); err != nil {
+					t.Fatal(err)
+				}
+				if sess.RevokedAt != nil {
+					if err := s.RevokeSession(ctx, sess.ID, *sess.RevokedAt); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if id != u.ID {
+					continue
+				}
+				gotSess, gotUser, err := s.SessionWithUser(ctx, tok[:])
+				if err != nil {
+					t.Fatalf("%s: %v", tt.name, err)
+				}
+				if fmt.Sprint(gotSess) != fmt.Sprint(sess) {
+					t.Errorf("%s: session\n got %+v\nwant %+v", tt.name, gotSess, sess)
+				}
+				want := u
+				want.Roles = tt.want
+				if fmt.Sprint(gotUser) != fmt.Sprint(want) {
+					t.Errorf("%s: user\n got %+v\nwant %+v", tt.name, gotUser, want)
+				}
+				// The same user as the separate read gives.
+				if byID, err := s.User(ctx, u.ID); err != nil || fmt.Sprint(byID) != fmt.Sprint(gotUser) {
+					t.Errorf("%s: User = %+v, %v; SessionWithUser gave %+v", tt.name, byID, err, gotUser)
+				}
+			}
+		}
+
+		unknown := sha256.Sum256([]byte("no such token"))
+		if _, _, err := s.SessionWithUser(ctx, unknown[:]); !errors.Is(err, apperr.ErrNotFound) {
+			t.Errorf("unknown token: err = %v, want ErrNotFound", err)
 		}
 	})
 }
