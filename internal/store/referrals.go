@@ -296,14 +296,18 @@ func (s *Referrals) Events(ctx context.Context, referralID string) ([]referral.E
 		})
 }
 
-// NextNumber counts one more ticket on day (YYYYMMDD or any day key) and
-// returns its sequence number. The upsert is one statement, so concurrent
-// callers get distinct consecutive numbers.
-func (s *Referrals) NextNumber(ctx context.Context, day string) (int64, error) {
-	var n int64
-	err := s.db.QueryRow(ctx, `INSERT INTO referral_numbers (day, last) VALUES ($1, 1)
-		ON CONFLICT (day) DO UPDATE SET last = referral_numbers.last + 1 RETURNING last`, day).Scan(&n)
-	return n, err
+// NextNumbers counts n more tickets on day (YYYYMMDD or any day key) and
+// returns the sequence number of the last of them: the caller owns the n
+// numbers up to and including it. The upsert is one statement, so concurrent
+// callers get disjoint runs of numbers.
+func (s *Referrals) NextNumbers(ctx context.Context, day string, n int64) (int64, error) {
+	if n < 1 {
+		return 0, fmt.Errorf("referral numbers: a run of %d", n)
+	}
+	var last int64
+	err := s.db.QueryRow(ctx, `INSERT INTO referral_numbers (day, last) VALUES ($1, $2)
+		ON CONFLICT (day) DO UPDATE SET last = referral_numbers.last + $2 RETURNING last`, day, n).Scan(&last)
+	return last, err
 }
 
 // List returns up to f.Limit tickets matching f, ordered by id after f.After.

@@ -127,30 +127,45 @@ func TestReferralStoreNumbersAreDistinctAndConsecutive(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		ctx := context.Background()
 		st := store.NewReferrals(db)
+		// Concurrent callers take runs of one and of several numbers; the
+		// runs are disjoint and together count the day from one.
 		const n = 20
-		got := make([]int64, n)
+		runs := []int64{1, 3}
+		got := make([][]int64, n)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				got[i], errs[i] = st.NextNumber(ctx, "20261122")
+				size := runs[i%len(runs)]
+				last, err := st.NextNumbers(ctx, "20261122", size)
+				for v := last - size + 1; v <= last; v++ {
+					got[i] = append(got[i], v)
+				}
+				errs[i] = err
 			}()
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
-		slices.Sort(got)
-		for i, v := range got {
+		all := slices.Concat(got...)
+		slices.Sort(all)
+		for i, v := range all {
 			if v != int64(i+1) {
-				t.Fatalf("numbers %v, want 1..%d", got, n)
+				t.Fatalf("numbers %v, want 1..%d", all, len(all))
 			}
 		}
 		// Another day starts again at one.
-		if v, err := st.NextNumber(ctx, "20261123"); err != nil || v != 1 {
+		if v, err := st.NextNumbers(ctx, "20261123", 1); err != nil || v != 1 {
 			t.Fatalf("next day: %d, %v", v, err)
+		}
+		if v, err := st.NextNumbers(ctx, "20261124", 50); err != nil || v != 50 {
+			t.Fatalf("a first run of 50 on a new day: ends at %d, %v", v, err)
+		}
+		if _, err := st.NextNumbers(ctx, "20261122", 0); err == nil {
+			t.Fatal("a run of no numbers was taken")
 		}
 	})
 }
