@@ -28,7 +28,8 @@ type Store interface {
 	Create(ctx context.Context, r referral.Referral) error
 	Get(ctx context.Context, id string) (referral.Referral, error)
 	GetForUpdate(ctx context.Context, id string) (referral.Referral, error)
-	Update(ctx context.Context, r referral.Referral, expectVersion int) error
+	// Update writes r over was, the ticket as read in this transaction.
+	Update(ctx context.Context, r, was referral.Referral) error
 	AppendEvent(ctx context.Context, referralID string, ev referral.Event) error
 	Events(ctx context.Context, referralID string) ([]referral.Event, error)
 	NextNumbers(ctx context.Context, day string, n int64) (int64, error)
@@ -210,7 +211,7 @@ func (s *Service) Edit(ctx context.Context, p auth.Principal, id string, version
 		}
 		ev := referral.Event{Action: referral.EditContent, From: cur.Status, To: cur.Status, Actor: p.UserID,
 			ActorHospitalID: p.HospitalID, At: now}
-		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
+		if err := s.persist(ctx, p, cur, next, ev); err != nil {
 			return err
 		}
 		out = next
@@ -364,7 +365,7 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 				return err
 			}
 		}
-		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
+		if err := s.persist(ctx, p, cur, next, ev); err != nil {
 			return err
 		}
 		out = next
@@ -480,8 +481,9 @@ func (s *Service) redirect(ctx context.Context, p auth.Principal, old referral.R
 	return old, nil
 }
 
-// persist writes a decided change with its event, outbox row and audit row.
-func (s *Service) persist(ctx context.Context, p auth.Principal, was int, r referral.Referral, ev referral.Event) error {
+// persist writes a decided change of was, the ticket as read in this
+// transaction, with its event, outbox row and audit row.
+func (s *Service) persist(ctx context.Context, p auth.Principal, was, r referral.Referral, ev referral.Event) error {
 	if err := s.store.Update(ctx, r, was); err != nil {
 		return err
 	}

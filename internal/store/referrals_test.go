@@ -63,7 +63,7 @@ func TestReferralStoreCreateGetUpdate(t *testing.T) {
 		next.BedReservationID = dirTestID()
 		next.Schedule = &referral.Schedule{Kind: referral.Bed, Slot: "心内科3病区12床", At: now.Add(time.Hour)}
 		next.Redirect = &referral.Target{HospitalID: dirTestID(), DepartmentID: dirTestID()}
-		if err := st.Update(ctx, next, 2); err != nil {
+		if err := st.Update(ctx, next, got); err != nil {
 			t.Fatal(err)
 		}
 		got, err = st.GetForUpdate(ctx, r.ID)
@@ -107,9 +107,10 @@ func TestReferralStoreUpdateChecksVersion(t *testing.T) {
 		if err := st.Create(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		changed := r
+		changed, older := r, r
 		changed.Status, changed.Version, changed.Reason = referral.Claimed, 3, "changed"
-		if err := st.Update(ctx, changed, 1); !errors.Is(err, apperr.ErrStale) {
+		older.Version = 1
+		if err := st.Update(ctx, changed, older); !errors.Is(err, apperr.ErrStale) {
 			t.Fatalf("update at old version: %v, want stale", err)
 		}
 		if got, _ := st.Get(ctx, r.ID); got.Reason != r.Reason || got.Version != 2 {
@@ -117,7 +118,7 @@ func TestReferralStoreUpdateChecksVersion(t *testing.T) {
 		}
 		missing := changed
 		missing.ID = dirTestID()
-		if err := st.Update(ctx, missing, 2); !errors.Is(err, apperr.ErrNotFound) {
+		if err := st.Update(ctx, missing, r); !errors.Is(err, apperr.ErrNotFound) {
 			t.Fatalf("update of unknown ticket: %v, want not found", err)
 		}
 	})
