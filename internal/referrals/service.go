@@ -415,19 +415,18 @@ func (s *Service) checkRoute(ctx context.Context, r referral.Referral, to string
 }
 
 // number assigns the next 转诊单号 of the day in China. Numbers are unique,
-// not gapless.
+// not gapless: a ticket whose transaction fails leaves a gap.
 //
-// The day's counter is one row that every submission would update. Taken in
-// the ticket's transaction its lock is held until that commits, so
-// submissions would queue behind each other. On PostgreSQL the instance
-// therefore takes a block of numbers at a time in a statement of its own
-// (numberBlocks) and hands them out from memory: numbers from one instance
-// rise with submission, those of several instances interleave by block, not
-// by submission. A ticket whose transaction fails leaves a gap. SQLite has
-// one writer, which the ticket's transaction already holds (a detached write
-// would wait for it), so there the counter moves by one in the ticket's
-// transaction and is undone with it; a block taken there would be undone too
-// while the instance went on handing out its numbers.
+// The day's counter is one row that every submission would update, and
+// taken in the ticket's transaction its lock would be held until that
+// commits. On PostgreSQL the instance therefore takes a block of numbers in
+// a statement of its own and hands them out from memory (numberBlocks):
+// instances sharing the database number by blocks, so across instances the
+// numbers do not follow the order of submission. SQLite has one writer,
+// which the ticket's transaction already holds (a detached write would wait
+// for it), so there the counter moves by one in the ticket's transaction and
+// is undone with it; a block taken there would be undone too while the
+// instance went on handing out its numbers again.
 func (s *Service) number(ctx context.Context, now time.Time) (string, error) {
 	day := now.In(china)
 	key := day.Format("20060102")
