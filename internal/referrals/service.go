@@ -28,10 +28,11 @@ type Store interface {
 	Create(ctx context.Context, r referral.Referral) error
 	Get(ctx context.Context, id string) (referral.Referral, error)
 	GetForUpdate(ctx context.Context, id string) (referral.Referral, error)
-	Update(ctx context.Context, r referral.Referral, expectVersion int) error
+	// Update writes r over was, the ticket as read in this transaction.
+	Update(ctx context.Context, r, was referral.Referral) error
 	AppendEvent(ctx context.Context, referralID string, ev referral.Event) error
 	Events(ctx context.Context, referralID string) ([]referral.Event, error)
-	NextNumber(ctx context.Context, day string) (int64, error)
+	NextNumbers(ctx context.Context, day string, n int64) (int64, error)
 	List(ctx context.Context, f store.ReferralFilter) ([]referral.Referral, error)
 	EnqueueOutbox(ctx context.Context, topic, key, payload string, at time.Time) error
 	PatientHome(ctx context.Context, patientID string) (string, error)
@@ -75,6 +76,8 @@ type Service struct {
 	routes    referral.Pairings
 	now       func() time.Time
 	deadlines referral.Deadlines
+	// numbers hands out ticket numbers on PostgreSQL (see number).
+	numbers *numberBlocks
 	// changed is told, after the transaction commits, that the outbox
 	// holds a new change (the relay wakes instead of waiting for its poll).
 	changed func()
@@ -91,7 +94,11 @@ func NewService(db sqldb.DB, st Store, rec audit.Recorder, consent ConsentChecke
 	if clock == nil {
 		clock = sqldb.Now
 	}
-	return &Service{db: db, store: st, audit: rec, consent: consent, routes: routes, now: clock, deadlines: deadlines}
+	numbers := &numberBlocks{take: func(ctx context.Context, day string, n int64) (int64, error) {
+		return st.NextNumbers(sqldb.Detached(ctx), day, n)
+	}}
+	return &Service{db: db, store: st, audit: rec, consent: consent, routes: routes, now: clock, deadlines: deadlines,
+		numbers: numbers}
 }
 
 // china is where ticket numbers count their days.
@@ -204,7 +211,7 @@ func (s *Service) Edit(ctx context.Context, p auth.Principal, id string, version
 		}
 		ev := referral.Event{Action: referral.EditContent, From: cur.Status, To: cur.Status, Actor: p.UserID,
 			ActorHospitalID: p.HospitalID, At: now}
-		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
+		if err := s.persist(ctx, p, cur, next, ev); err != nil {
 			return err
 		}
 		out = next
@@ -358,7 +365,7 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 				return err
 			}
 		}
-		if err := s.persist(ctx, p, cur.Version, next, ev); err != nil {
+		if err := s.persist(ctx, p, cur, next, ev); err != nil {
 			return err
 		}
 		out = next
@@ -407,19 +414,29 @@ func (s *Service) checkRoute(ctx context.Context, r referral.Referral, to string
 	return referral.CheckRoute(ctx, s.routes, r.Direction, r.ReferringHospitalID, to, home)
 }
 
-// number assigns the next 转诊单号 of the day in China.
+// number assigns the next 转诊单号 of the day in China. Numbers are unique,
+// not gapless: a ticket whose transaction fails leaves a gap.
+//
+// The day's counter is one row that every submission would update, and
+// taken in the ticket's transaction its lock would be held until that
+// commits. On PostgreSQL the instance therefore takes a block of numbers in
+// a statement of its own and hands them out from memory (numberBlocks):
+// instances sharing the database number by blocks, so across instances the
+// numbers do not follow the order of submission. SQLite has one writer,
+// which the ticket's transaction already holds (a detached write would wait
+// for it), so there the counter moves by one in the ticket's transaction and
+// is undone with it; a block taken there would be undone too while the
+// instance went on handing out its numbers again.
 func (s *Service) number(ctx context.Context, now time.Time) (string, error) {
 	day := now.In(china)
+	key := day.Format("20060102")
+	var seq int64
+	var err error
 	if s.db.Dialect() == sqldb.Postgres {
-		// The day's counter is one row that every submission updates. Taken
-		// in the ticket's transaction its lock is held until that commits, so
-		// submissions queue behind each other; taken on its own it is held
-		// for one statement. A ticket whose transaction then fails leaves a
-		// gap in the day's numbers: numbers are unique, not gapless. (SQLite
-		// has one writer, which the ticket's transaction already holds.)
-		ctx = sqldb.Detached(ctx)
+		seq, err = s.numbers.number(ctx, key)
+	} else {
+		seq, err = s.store.NextNumbers(ctx, key, 1)
 	}
-	seq, err := s.store.NextNumber(ctx, day.Format("20060102"))
 	if err != nil {
 		return "", err
 	}
@@ -463,8 +480,9 @@ func (s *Service) redirect(ctx context.Context, p auth.Principal, old referral.R
 	return old, nil
 }
 
-// persist writes a decided change with its event, outbox row and audit row.
-func (s *Service) persist(ctx context.Context, p auth.Principal, was int, r referral.Referral, ev referral.Event) error {
+// persist writes a decided change of was, the ticket as read in this
+// transaction, with its event, outbox row and audit row.
+func (s *Service) persist(ctx context.Context, p auth.Principal, was, r referral.Referral, ev referral.Event) error {
 	if err := s.store.Update(ctx, r, was); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ type refWorld struct {
 	st       *store.Referrals
 	patients *store.Patients
 	svc      *referrals.Service
+	// instance builds another service on the same database, as a second
+	// server instance would run.
+	instance func() *referrals.Service
 	beds     *referrals.Beds
 	dir      *store.Directory
 	now      time.Time
@@ -102,7 +106,10 @@ func newRefWorld(t *testing.T, db sqldb.DB, wrap func(audit.Recorder) audit.Reco
 	}
 	consent := patient.NewService(db, w.patients, nil, rec)
 	routes := referrals.NewDirectoryRoutes(dir, func() time.Time { return w.now })
-	w.svc = referrals.NewService(db, w.st, rec, consent, routes, func() time.Time { return w.now }, referral.DefaultDeadlines())
+	w.instance = func() *referrals.Service {
+		return referrals.NewService(db, w.st, rec, consent, routes, func() time.Time { return w.now }, referral.DefaultDeadlines())
+	}
+	w.svc = w.instance()
 	w.beds = referrals.NewBeds(w.svc, w.st, dir)
 	return w
 }
@@ -424,6 +431,144 @@ func TestReferralServiceNumbersOnSubmit(t *testing.T) {
 			seen[r.Number] = true
 		}
 	})
+}
+
+// dayCounter is where the day's ticket counter stands (0 before the day's
+// first number).
+func (w *refWorld) dayCounter(t *testing.T, day time.Time) int64 {
+	t.Helper()
+	var last int64
+	err := w.db.QueryRow(context.Background(), `SELECT last FROM referral_numbers WHERE day = $1`, day.Format("20060102")).Scan(&last)
+	if err != nil && !errors.Is(err, sqldb.ErrNoRows) {
+		t.Fatal(err)
+	}
+	return last
+}
+
+// Two instances on one database submit concurrently: no number is given
+// twice. On SQLite the counter moves by one in each ticket's transaction, so
+// the numbers are 1..n; on PostgreSQL each instance takes blocks of 50 from
+// the counter, so it moves once per block and never past the blocks the
+// numbers needed (each instance may hold one block partly used).
+func TestReferralServiceNumbersUniqueAcrossInstances(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		w := newRefWorld(t, db, nil)
+		instances := []*referrals.Service{w.svc, w.instance()}
+		// SQLite's writers queue on its busy timeout, which makes many slow.
+		n := int(pick(db, 60, 240))
+		drafts := make([]referral.Referral, n)
+		for i := range drafts {
+			drafts[i] = w.draft(t, w.input(w.patient))
+		}
+		numbers := make([]string, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, d := range drafts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				r, err := instances[i%len(instances)].Act(ctx, w.doctor, d.ID, d.Version, referral.Submit, referral.ActionInput{})
+				numbers[i], errs[i] = r.Number, err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+
+		china, err := time.LoadLocation("Asia/Shanghai")
+		if err != nil {
+			t.Fatal(err)
+		}
+		today := w.now.In(china)
+		seqs := make([]int64, n)
+		seen := map[string]bool{}
+		for i, num := range numbers {
+			day, seq, err := referral.ParseNumber(num)
+			if err != nil || day.Format(time.DateOnly) != today.Format(time.DateOnly) {
+				t.Fatalf("number %q: day %v err %v; want one of %s", num, day, err, today.Format(time.DateOnly))
+			}
+			if seen[num] {
+				t.Fatalf("number %s given twice", num)
+			}
+			seen[num] = true
+			seqs[i] = seq
+		}
+		slices.Sort(seqs)
+		last := w.dayCounter(t, today)
+		if db.Dialect() == sqldb.SQLite {
+			if seqs[0] != 1 || seqs[n-1] != int64(n) || last != int64(n) {
+				t.Fatalf("SQLite numbers run %d..%d, counter at %d; want 1..%d", seqs[0], seqs[n-1], last, n)
+			}
+			return
+		}
+		const block = 50
+		if last%block != 0 || seqs[n-1] > last || last > int64((n/block+len(instances))*block) {
+			t.Fatalf("PostgreSQL counter at %d, highest number %d; want whole blocks of %d, at most %d of them",
+				last, seqs[n-1], block, n/block+len(instances))
+		}
+	})
+}
+
+// A new day starts a new block: the day's numbers begin again at one, each
+// instance takes its own block of the new day, and what was left of the old
+// day's block is abandoned.
+func TestReferralServiceNumbersStartAgainEachDay(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		w := newRefWorld(t, db, nil)
+		other := w.instance()
+		china, err := time.LoadLocation("Asia/Shanghai")
+		if err != nil {
+			t.Fatal(err)
+		}
+		submit := func(svc *referrals.Service) (string, int64) {
+			t.Helper()
+			d := w.draft(t, w.input(w.patient))
+			r, err := svc.Act(context.Background(), w.doctor, d.ID, d.Version, referral.Submit, referral.ActionInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			day, seq, err := referral.ParseNumber(r.Number)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return day.Format(time.DateOnly), seq
+		}
+		type step struct {
+			svc              *referrals.Service
+			sqlite, postgres int64 // the sequence number each engine gives
+		}
+		first := w.now.In(china)
+		for _, s := range []step{{w.svc, 1, 1}, {w.svc, 2, 2}} {
+			if day, seq := submit(s.svc); day != first.Format(time.DateOnly) || seq != pick(db, s.sqlite, s.postgres) {
+				t.Fatalf("first day: %s #%d, want %s #%d", day, seq, first.Format(time.DateOnly), pick(db, s.sqlite, s.postgres))
+			}
+		}
+
+		w.now = w.now.Add(24 * time.Hour)
+		second := w.now.In(china)
+		for i, s := range []step{{w.svc, 1, 1}, {other, 2, 51}, {w.svc, 3, 2}, {other, 4, 52}} {
+			if day, seq := submit(s.svc); day != second.Format(time.DateOnly) || seq != pick(db, s.sqlite, s.postgres) {
+				t.Fatalf("second day, submission %d: %s #%d, want %s #%d", i, day, seq, second.Format(time.DateOnly), pick(db, s.sqlite, s.postgres))
+			}
+		}
+		// The first day's block was not touched again.
+		if got := w.dayCounter(t, first); got != pick(db, 2, 50) {
+			t.Fatalf("first day's counter at %d, want %d", got, pick(db, 2, 50))
+		}
+	})
+}
+
+// pick is the value a test expects on db's engine.
+func pick(db sqldb.DB, sqlite, postgres int64) int64 {
+	if db.Dialect() == sqldb.Postgres {
+		return postgres
+	}
+	return sqlite
 }
 
 func TestReferralServiceAuditFailureRollsBack(t *testing.T) {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"duikou/attachment"
@@ -100,12 +101,7 @@ func (s *Referrals) CarriesAttachment(ctx context.Context, attachmentID, hospita
 // r carries. An id that names no stored file is not linked: nothing could be
 // downloaded through it anyway (tickets written before uploads existed).
 func (s *Referrals) linkAttachments(ctx context.Context, r referral.Referral, fresh bool) error {
-	ids := make([]string, 0, len(r.Attachments))
-	for _, a := range r.Attachments {
-		if apperr.IsID(a.ID) {
-			ids = append(ids, a.ID)
-		}
-	}
+	ids := linkableIDs(r.Attachments)
 	if !fresh {
 		q, args := `DELETE FROM referral_attachments WHERE referral_id = $1`, []any{r.ID}
 		if len(ids) > 0 {
@@ -130,4 +126,18 @@ func (s *Referrals) linkAttachments(ctx context.Context, r referral.Referral, fr
 		}
 	}
 	return nil
+}
+
+// linkableIDs lists, sorted and once each, the ids among attachments that
+// may name stored files: what referral_attachments holds for a ticket
+// carrying them is decided by this set alone.
+func linkableIDs(attachments []referral.AttachmentRef) []string {
+	ids := make([]string, 0, len(attachments))
+	for _, a := range attachments {
+		if apperr.IsID(a.ID) {
+			ids = append(ids, a.ID)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }

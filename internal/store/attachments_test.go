@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"duikou/attachment"
@@ -103,18 +106,20 @@ func TestReferralStoreTracksTheAttachmentsATicketCarries(t *testing.T) {
 				carries(ecg, county), carries(ecg, tert), carries(ecg, other), carries(labs, county))
 		}
 
+		was := r
 		r.Status, r.Version, r.SubmittedAt, r.QueuedAt = referral.Submitted, 2, &now, &now
 		r.Attachments = []referral.AttachmentRef{ref(ecg), ref(labs)}
-		if err := refs.Update(ctx, r, 1); err != nil {
+		if err := refs.Update(ctx, r, was); err != nil {
 			t.Fatal(err)
 		}
 		if !carries(ecg, tert) || !carries(labs, tert) || carries(labs, other) {
 			t.Errorf("submitted: the receiver reaches ECG %t, labs %t; other %t", carries(ecg, tert), carries(labs, tert), carries(labs, other))
 		}
 
+		was = r
 		r.Version = 3
 		r.Attachments = []referral.AttachmentRef{ref(labs)}
-		if err := refs.Update(ctx, r, 2); err != nil {
+		if err := refs.Update(ctx, r, was); err != nil {
 			t.Fatal(err)
 		}
 		if carries(ecg, county) || carries(ecg, tert) || !carries(labs, tert) {
@@ -127,6 +132,116 @@ func TestReferralStoreTracksTheAttachmentsATicketCarries(t *testing.T) {
 		}
 		if len(got) != 2 || got[ecg.ID].Name != ecg.Name || got[labs.ID].HospitalID != county.ID {
 			t.Errorf("attachments by id: %+v", got)
+		}
+	})
+}
+
+// stmtLog passes statements to a database and keeps their text.
+type stmtLog struct {
+	sqldb.DB
+	mu    sync.Mutex
+	stmts []string
+}
+
+func (l *stmtLog) log(q string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stmts = append(l.stmts, q)
+}
+
+func (l *stmtLog) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	l.log(q)
+	return l.DB.Exec(ctx, q, args...)
+}
+
+func (l *stmtLog) Query(ctx context.Context, q string, args ...any) (sqldb.Rows, error) {
+	l.log(q)
+	return l.DB.Query(ctx, q, args...)
+}
+
+func (l *stmtLog) QueryRow(ctx context.Context, q string, args ...any) sqldb.Row {
+	l.log(q)
+	return l.DB.QueryRow(ctx, q, args...)
+}
+
+// touched reports whether a statement since the last call named table.
+func (l *stmtLog) touched(table string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	hit := slices.ContainsFunc(l.stmts, func(q string) bool { return strings.Contains(q, table) })
+	l.stmts = nil
+	return hit
+}
+
+// An update rewrites a ticket's rows in referral_attachments when the files
+// it carries change, and leaves them alone when they do not (a submission,
+// a claim, the same files listed in another order or described anew).
+func TestReferralStoreUpdateLinksAttachmentsOnlyWhenTheyChange(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		dir := store.NewDirectory(db)
+		county := dirTestHospital(t, dir, 1, directory.Secondary, "四川省", "苍溪县")
+		tert := dirTestHospital(t, dir, 2, directory.Tertiary, "四川省", "")
+		user := patTestUser(t, db, county.ID, "att.doctor")
+		files := store.NewAttachments(db)
+		ecg, labs := attTestFile(county.ID, user, ""), attTestFile(county.ID, user, "")
+		for _, a := range []attachment.Attachment{ecg, labs} {
+			if err := files.Create(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stmts := &stmtLog{DB: db}
+		refs := store.NewReferrals(stmts)
+		ref := func(a attachment.Attachment) referral.AttachmentRef {
+			return referral.AttachmentRef{ID: a.ID, Name: a.Name, ContentType: a.ContentType, Size: a.Size}
+		}
+
+		now := sqldb.Now()
+		r := refTestTicket(county.ID, tert.ID, now)
+		r.Attachments = []referral.AttachmentRef{ref(ecg)}
+		if err := refs.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		renamed := ref(ecg)
+		renamed.Name = "心电图（复查）.pdf"
+		steps := []struct {
+			name        string
+			attachments []referral.AttachmentRef
+			rewrites    bool
+			carried     []attachment.Attachment
+		}{
+			{"claimed, same files", []referral.AttachmentRef{ref(ecg)}, false, []attachment.Attachment{ecg}},
+			{"a file described anew", []referral.AttachmentRef{renamed}, false, []attachment.Attachment{ecg}},
+			{"labs added", []referral.AttachmentRef{ref(ecg), ref(labs)}, true, []attachment.Attachment{ecg, labs}},
+			{"same files in another order", []referral.AttachmentRef{ref(labs), ref(ecg)}, false, []attachment.Attachment{ecg, labs}},
+			{"ECG taken off", []referral.AttachmentRef{ref(labs)}, true, []attachment.Attachment{labs}},
+			{"ECG instead of labs", []referral.AttachmentRef{ref(ecg)}, true, []attachment.Attachment{ecg}},
+			{"all taken off", []referral.AttachmentRef{}, true, nil},
+			{"still none", nil, false, nil},
+		}
+		for _, st := range steps {
+			stmts.touched("")
+			was := r
+			r.Version++
+			r.Attachments = st.attachments
+			if err := refs.Update(ctx, r, was); err != nil {
+				t.Fatalf("%s: %v", st.name, err)
+			}
+			if got := stmts.touched("referral_attachments"); got != st.rewrites {
+				t.Errorf("%s: referral_attachments touched %t, want %t", st.name, got, st.rewrites)
+			}
+			for _, a := range []attachment.Attachment{ecg, labs} {
+				ok, err := refs.CarriesAttachment(ctx, a.ID, tert.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := slices.Contains(st.carried, a); ok != want {
+					t.Errorf("%s: carries %s %t, want %t", st.name, a.ID, ok, want)
+				}
+			}
+			if stored, err := refs.Get(ctx, r.ID); err != nil || stored.Version != r.Version {
+				t.Fatalf("%s: stored version %d, %v; want %d", st.name, stored.Version, err, r.Version)
+			}
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -243,10 +244,14 @@ func (s *Referrals) GetForUpdate(ctx context.Context, id string) (referral.Refer
 	return r, dirNotFound(err)
 }
 
-// Update writes r over the stored ticket if the stored version is
-// expectVersion; otherwise apperr.ErrStale (apperr.ErrNotFound when the ticket
-// does not exist). r.Version is stored as given: the domain raised it.
-func (s *Referrals) Update(ctx context.Context, r referral.Referral, expectVersion int) error {
+// Update writes r over was, the ticket as the caller read it, if the stored
+// version is still was.Version; otherwise apperr.ErrStale
+// (apperr.ErrNotFound when the ticket does not exist). r.Version is stored as
+// given: the domain raised it. The ticket's rows in referral_attachments are
+// rewritten only when r carries other files than was: at the same version
+// they are what was carries, so most changes (a submission, a claim) leave
+// them alone.
+func (s *Referrals) Update(ctx context.Context, r, was referral.Referral) error {
 	args, err := referralArgs(r)
 	if err != nil {
 		return err
@@ -256,7 +261,7 @@ func (s *Referrals) Update(ctx context.Context, r referral.Referral, expectVersi
 	for i, c := range cols[1:] { // the id is never changed
 		sets = append(sets, fmt.Sprintf("%s = $%d", strings.TrimSpace(c), i+2))
 	}
-	args = append(args, expectVersion)
+	args = append(args, was.Version)
 	n, err := s.db.Exec(ctx, `UPDATE referrals SET `+strings.Join(sets, ", ")+
 		fmt.Sprintf(` WHERE id = $1 AND version = $%d`, len(args)), args...)
 	if err != nil {
@@ -264,6 +269,9 @@ func (s *Referrals) Update(ctx context.Context, r referral.Referral, expectVersi
 	}
 	if n == 0 {
 		return dirStaleOrMissing(ctx, s.db, "referrals", r.ID)
+	}
+	if slices.Equal(linkableIDs(r.Attachments), linkableIDs(was.Attachments)) {
+		return nil
 	}
 	return s.linkAttachments(ctx, r, false)
 }
@@ -296,14 +304,18 @@ func (s *Referrals) Events(ctx context.Context, referralID string) ([]referral.E
 		})
 }
 
-// NextNumber counts one more ticket on day (YYYYMMDD or any day key) and
-// returns its sequence number. The upsert is one statement, so concurrent
-// callers get distinct consecutive numbers.
-func (s *Referrals) NextNumber(ctx context.Context, day string) (int64, error) {
-	var n int64
-	err := s.db.QueryRow(ctx, `INSERT INTO referral_numbers (day, last) VALUES ($1, 1)
-		ON CONFLICT (day) DO UPDATE SET last = referral_numbers.last + 1 RETURNING last`, day).Scan(&n)
-	return n, err
+// NextNumbers counts n more tickets on day (YYYYMMDD or any day key) and
+// returns the sequence number of the last of them: the caller owns the n
+// numbers up to and including it. The upsert is one statement, so concurrent
+// callers get disjoint runs of numbers.
+func (s *Referrals) NextNumbers(ctx context.Context, day string, n int64) (int64, error) {
+	if n < 1 {
+		return 0, fmt.Errorf("referral numbers: a run of %d", n)
+	}
+	var last int64
+	err := s.db.QueryRow(ctx, `INSERT INTO referral_numbers (day, last) VALUES ($1, $2)
+		ON CONFLICT (day) DO UPDATE SET last = referral_numbers.last + $2 RETURNING last`, day, n).Scan(&last)
+	return last, err
 }
 
 // List returns up to f.Limit tickets matching f, ordered by id after f.After.

@@ -63,7 +63,7 @@ func TestReferralStoreCreateGetUpdate(t *testing.T) {
 		next.BedReservationID = dirTestID()
 		next.Schedule = &referral.Schedule{Kind: referral.Bed, Slot: "心内科3病区12床", At: now.Add(time.Hour)}
 		next.Redirect = &referral.Target{HospitalID: dirTestID(), DepartmentID: dirTestID()}
-		if err := st.Update(ctx, next, 2); err != nil {
+		if err := st.Update(ctx, next, got); err != nil {
 			t.Fatal(err)
 		}
 		got, err = st.GetForUpdate(ctx, r.ID)
@@ -107,9 +107,10 @@ func TestReferralStoreUpdateChecksVersion(t *testing.T) {
 		if err := st.Create(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		changed := r
+		changed, older := r, r
 		changed.Status, changed.Version, changed.Reason = referral.Claimed, 3, "changed"
-		if err := st.Update(ctx, changed, 1); !errors.Is(err, apperr.ErrStale) {
+		older.Version = 1
+		if err := st.Update(ctx, changed, older); !errors.Is(err, apperr.ErrStale) {
 			t.Fatalf("update at old version: %v, want stale", err)
 		}
 		if got, _ := st.Get(ctx, r.ID); got.Reason != r.Reason || got.Version != 2 {
@@ -117,7 +118,7 @@ func TestReferralStoreUpdateChecksVersion(t *testing.T) {
 		}
 		missing := changed
 		missing.ID = dirTestID()
-		if err := st.Update(ctx, missing, 2); !errors.Is(err, apperr.ErrNotFound) {
+		if err := st.Update(ctx, missing, r); !errors.Is(err, apperr.ErrNotFound) {
 			t.Fatalf("update of unknown ticket: %v, want not found", err)
 		}
 	})
@@ -127,30 +128,45 @@ func TestReferralStoreNumbersAreDistinctAndConsecutive(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		ctx := context.Background()
 		st := store.NewReferrals(db)
+		// Concurrent callers take runs of one and of several numbers; the
+		// runs are disjoint and together count the day from one.
 		const n = 20
-		got := make([]int64, n)
+		runs := []int64{1, 3}
+		got := make([][]int64, n)
 		errs := make([]error, n)
 		var wg sync.WaitGroup
 		for i := range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				got[i], errs[i] = st.NextNumber(ctx, "20261122")
+				size := runs[i%len(runs)]
+				last, err := st.NextNumbers(ctx, "20261122", size)
+				for v := last - size + 1; v <= last; v++ {
+					got[i] = append(got[i], v)
+				}
+				errs[i] = err
 			}()
 		}
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
-		slices.Sort(got)
-		for i, v := range got {
+		all := slices.Concat(got...)
+		slices.Sort(all)
+		for i, v := range all {
 			if v != int64(i+1) {
-				t.Fatalf("numbers %v, want 1..%d", got, n)
+				t.Fatalf("numbers %v, want 1..%d", all, len(all))
 			}
 		}
 		// Another day starts again at one.
-		if v, err := st.NextNumber(ctx, "20261123"); err != nil || v != 1 {
+		if v, err := st.NextNumbers(ctx, "20261123", 1); err != nil || v != 1 {
 			t.Fatalf("next day: %d, %v", v, err)
+		}
+		if v, err := st.NextNumbers(ctx, "20261124", 50); err != nil || v != 50 {
+			t.Fatalf("a first run of 50 on a new day: ends at %d, %v", v, err)
+		}
+		if _, err := st.NextNumbers(ctx, "20261122", 0); err == nil {
+			t.Fatal("a run of no numbers was taken")
 		}
 	})
 }
