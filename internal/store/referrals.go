@@ -262,13 +262,22 @@ func (s *Referrals) Update(ctx context.Context, r, was referral.Referral) error 
 		sets = append(sets, fmt.Sprintf("%s = $%d", strings.TrimSpace(c), i+2))
 	}
 	args = append(args, was.Version)
-	n, err := s.db.Exec(ctx, `UPDATE referrals SET `+strings.Join(sets, ", ")+
+	// Inside a transaction on PostgreSQL the row goes with the next
+	// statement: the service has read it FOR UPDATE and checked its version,
+	// so the check below is a safety net, and then it can only say stale.
+	// Where it runs at once, a missing ticket is told apart.
+	err = s.db.ExecLater(ctx, func(n int64) error {
+		if n == 0 {
+			return apperr.ErrStale
+		}
+		return nil
+	}, `UPDATE referrals SET `+strings.Join(sets, ", ")+
 		fmt.Sprintf(` WHERE id = $1 AND version = $%d`, len(args)), args...)
+	if errors.Is(err, apperr.ErrStale) {
+		return dirStaleOrMissing(ctx, s.db, "referrals", r.ID)
+	}
 	if err != nil {
 		return referralNumberTaken(err)
-	}
-	if n == 0 {
-		return dirStaleOrMissing(ctx, s.db, "referrals", r.ID)
 	}
 	if slices.Equal(linkableIDs(r.Attachments), linkableIDs(was.Attachments)) {
 		return nil
