@@ -28,6 +28,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -544,7 +545,7 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 		ratio(base.stats.rate()), ratio(appendOnly.stats.rate()), submit.rate())
 	fmt.Fprintf(stdout, "- baseline rows, per ticket in one transaction (what one HTTP submit writes): %s\n", strings.Join(base.rows, "; "))
 	fmt.Fprintf(stdout, "- append-only baseline: the same without the two shared rows (day counter, audit chain head), so no two transactions wait on each other\n")
-	fmt.Fprintf(stdout, "- besides those writes the HTTP submit reads: the session, its user and roles (authentication), the ticket FOR UPDATE, the consent, the patient's home hospital and the audit chain head FOR UPDATE SKIP LOCKED; the hospitals and their pairings (the caller's reach, the route) come from the instance's directory cache (5 s) when it holds them; it opens a savepoint for the service inside the idempotency transaction and makes one Redis call for the rate limit\n\n")
+	fmt.Fprintf(stdout, "- besides those writes the HTTP submit reads: the session with its user and roles (authentication, one statement), the ticket FOR UPDATE, the consent, the patient's home hospital and the audit chain head FOR UPDATE SKIP LOCKED; the hospitals and their pairings (the caller's reach, the route) come from the instance's directory cache (5 s) when it holds them; it opens a savepoint for the service inside the idempotency transaction and makes one Redis call for the rate limit. Its statements that nobody waits for (BEGIN, SAVEPOINT, RELEASE, the writes) are pipelined with the next one that is waited for: 7 round trips to PostgreSQL per submit; the baseline makes one per statement (8)\n\n")
 	fmt.Fprintf(stdout, "What the database sessions of the run were doing, sampled every 50 ms (average number of sessions in each state; the server's pool has 16 connections):\n\n- HTTP submit phase:\n%s- baseline (same rows):\n%s- append-only baseline:\n%s\n",
 		submitWaits, base.waits, appendOnly.waits)
 	if b.o.cpuprofile != "" {
@@ -660,11 +661,32 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 	res.rows = []string{"ticket row (INSERT, the full submitted ticket)", "referral_events row", "outbox row (the relay's JSON payload)",
 		"audit_log row (hash-chained)", "idempotency_keys row (with the stored answer)"}
 	if shared {
-		res.rows = append(res.rows, "referral_numbers day counter (UPSERT … RETURNING)", "audit_heads chain head (UPDATE … RETURNING)")
+		res.rows = append(res.rows, "referral_numbers day counter (UPSERT … RETURNING, a block of 50 numbers in a statement of its own once per 50 tickets, as the server takes them)",
+			"audit_heads chain head (UPDATE … RETURNING of the first of 16 chains no other transaction holds, as the server picks it)")
 	}
 	run := tag()
 	day := "b" + run
 	var seq atomic.Int64
+	var (
+		blockMu   sync.Mutex
+		blockNext int64 // next number of the block taken last
+		blockLast int64 // its last number
+	)
+	// nextNumber hands out numbers of a block of 50 taken from the day's
+	// counter in a statement of its own, as referrals.numberBlocks does.
+	nextNumber := func(ctx context.Context) (int64, error) {
+		blockMu.Lock()
+		defer blockMu.Unlock()
+		if blockNext == 0 || blockNext > blockLast {
+			if err := b.db.QueryRow(ctx, `INSERT INTO baseline.referral_numbers (day, last) VALUES ($1, 50)
+				ON CONFLICT (day) DO UPDATE SET last = baseline.referral_numbers.last + 50 RETURNING last`, day).Scan(&blockLast); err != nil {
+				return 0, err
+			}
+			blockNext = blockLast - 49
+		}
+		blockNext++
+		return blockNext - 1, nil
+	}
 	answer := strings.Repeat("x", 1800) // the stored JSON answer of a submit is about this long
 	waits := sampleWaits(ctx, b.watch)
 	pool(ctx, b.o.clients, b.o.tickets, b.o.duration, res.stats, func(ctx context.Context, _, i int) error {
@@ -681,8 +703,8 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 			}
 			var number int64
 			if shared {
-				if err := tx.QueryRow(ctx, `INSERT INTO baseline.referral_numbers (day, last) VALUES ($1, 1)
-					ON CONFLICT (day) DO UPDATE SET last = baseline.referral_numbers.last + 1 RETURNING last`, day).Scan(&number); err != nil {
+				var err error
+				if number, err = nextNumber(ctx); err != nil {
 					return err
 				}
 			} else {
@@ -712,8 +734,10 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 			chain, chainSeq := int64(i%16), int64(0)
 			prev := make([]byte, 32)
 			if shared {
-				if err := tx.QueryRow(ctx, `UPDATE baseline.audit_heads SET chain_seq = chain_seq + 1 WHERE chain = $1 RETURNING chain_seq, hash`,
-					chain).Scan(&chainSeq, &prev); err != nil {
+				if err := tx.QueryRow(ctx, `UPDATE baseline.audit_heads SET chain_seq = chain_seq + 1 WHERE chain = (
+						SELECT chain FROM baseline.audit_heads WHERE chain >= 0 AND chain < 16
+						ORDER BY (chain - $1 + 16) % 16 LIMIT 1 FOR UPDATE SKIP LOCKED)
+					RETURNING chain, chain_seq, hash`, chain).Scan(&chain, &chainSeq, &prev); err != nil {
 					return err
 				}
 			} else {
