@@ -695,20 +695,23 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 		doc := b.doctors[i%len(b.doctors)]
 		patient := b.patients[i%len(b.patients)]
 		dept := b.sphDepts[i%len(b.sphDepts)]
+		// The number comes first, outside the transaction: a block is taken
+		// on a connection of its own, which a pool whose every connection
+		// holds a transaction waiting for the block could not give.
+		var number int64
+		if shared {
+			var err error
+			if number, err = nextNumber(ctx); err != nil {
+				return err
+			}
+		} else {
+			number = seq.Add(1)
+		}
 		return pgx.BeginFunc(ctx, b.db, func(tx pgx.Tx) error {
 			fp := sha256.Sum256([]byte(id))
 			if _, err := tx.Exec(ctx, `INSERT INTO baseline.idempotency_keys (user_id, key, fingerprint, status, content_type, etag, body, created_at)
 				VALUES ($1, $2, $3, 200, 'application/json', '"2"', $4, $5)`, doc.id, run+"-"+id, fp[:], []byte(answer), now); err != nil {
 				return err
-			}
-			var number int64
-			if shared {
-				var err error
-				if number, err = nextNumber(ctx); err != nil {
-					return err
-				}
-			} else {
-				number = seq.Add(1)
 			}
 			num := fmt.Sprintf("ZZ-%s-%06d", day, number)
 			if _, err := tx.Exec(ctx, `INSERT INTO baseline.referrals (id, number, direction, priority, transfer_risk, patient_id,
