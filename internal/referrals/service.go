@@ -28,6 +28,9 @@ type Store interface {
 	Create(ctx context.Context, r referral.Referral) error
 	Get(ctx context.Context, id string) (referral.Referral, error)
 	GetForUpdate(ctx context.Context, id string) (referral.Referral, error)
+	// GetForAction is GetForUpdate with the home hospital of the ticket's
+	// patient ("" when unknown), read in the same statement.
+	GetForAction(ctx context.Context, id string) (referral.Referral, string, error)
 	// Update writes r over was, the ticket as read in this transaction.
 	Update(ctx context.Context, r, was referral.Referral) error
 	AppendEvent(ctx context.Context, referralID string, ev referral.Event) error
@@ -305,7 +308,10 @@ func withAttachmentFaults(err error, bad apperr.Invalid) error {
 func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version int, a referral.Action, in referral.ActionInput) (referral.Referral, error) {
 	var out referral.Referral
 	err := s.db.InTx(ctx, func(ctx context.Context) error {
-		cur, err := s.store.GetForUpdate(ctx, id)
+		// The patient's home comes with the locked ticket: submitting and
+		// redirecting check the route with it, and a separate read would
+		// be one more round trip on the busiest path.
+		cur, home, err := s.store.GetForAction(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -342,7 +348,7 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 		}
 
 		if a == referral.Submit || a == referral.Resubmit {
-			if err := s.checkSending(ctx, next, a == referral.Submit); err != nil {
+			if err := s.checkSending(ctx, next, a == referral.Submit, home); err != nil {
 				return err
 			}
 		}
@@ -352,7 +358,7 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 			}
 		}
 		if a == referral.Redirect {
-			if next, err = s.redirect(ctx, p, next, now); err != nil {
+			if next, err = s.redirect(ctx, p, next, now, home); err != nil {
 				return err
 			}
 		}
@@ -385,7 +391,7 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 // beyond its content: the patient's consent to be referred there, and (on
 // first submission) a route along the pairings. Both faults are reported
 // together.
-func (s *Service) checkSending(ctx context.Context, r referral.Referral, route bool) error {
+func (s *Service) checkSending(ctx context.Context, r referral.Referral, route bool, home string) error {
 	var v apperr.Invalid
 	ok, err := s.consent.HasConsent(ctx, r.PatientID, consentPurpose, r.ReceivingHospitalID)
 	if err != nil {
@@ -395,7 +401,7 @@ func (s *Service) checkSending(ctx context.Context, r referral.Referral, route b
 		v.Add("consent", "the patient has no active consent to be referred; record it before sending the referral")
 	}
 	if route {
-		if err := s.checkRoute(ctx, r, r.ReceivingHospitalID); err != nil {
+		if err := referral.CheckRoute(ctx, s.routes, r.Direction, r.ReferringHospitalID, r.ReceivingHospitalID, home); err != nil {
 			var fields apperr.Invalid
 			if !errors.As(err, &fields) {
 				return err
@@ -404,14 +410,6 @@ func (s *Service) checkSending(ctx context.Context, r referral.Referral, route b
 		}
 	}
 	return v.Err()
-}
-
-func (s *Service) checkRoute(ctx context.Context, r referral.Referral, to string) error {
-	home, err := s.store.PatientHome(ctx, r.PatientID)
-	if err != nil {
-		return err
-	}
-	return referral.CheckRoute(ctx, s.routes, r.Direction, r.ReferringHospitalID, to, home)
 }
 
 // number assigns the next 转诊单号 of the day in China. Numbers are unique,
@@ -445,13 +443,13 @@ func (s *Service) number(ctx context.Context, now time.Time) (string, error) {
 
 // redirect writes the ticket that replaces a redirected one and links the
 // old ticket to it.
-func (s *Service) redirect(ctx context.Context, p auth.Principal, old referral.Referral, now time.Time) (referral.Referral, error) {
+func (s *Service) redirect(ctx context.Context, p auth.Principal, old referral.Referral, now time.Time, home string) (referral.Referral, error) {
 	n, ev, err := referral.RedirectedTicket(old, now)
 	if err != nil {
 		return old, err
 	}
 	if n.ReceivingHospitalID != old.ReceivingHospitalID {
-		if err := s.checkRoute(ctx, n, n.ReceivingHospitalID); err != nil {
+		if err := referral.CheckRoute(ctx, s.routes, n.Direction, n.ReferringHospitalID, n.ReceivingHospitalID, home); err != nil {
 			var fields apperr.Invalid
 			if errors.As(err, &fields) {
 				return old, apperr.Field("target.hospital_id", "is not a hospital this referral may go to along the pairings")

@@ -244,6 +244,33 @@ func (s *Referrals) GetForUpdate(ctx context.Context, id string) (referral.Refer
 	return r, dirNotFound(err)
 }
 
+// GetForAction is GetForUpdate with the home hospital of the ticket's
+// patient ("" when the patient is unknown), read in the same statement: the
+// route checks of a submission or a redirection need it, and this is the
+// busiest write path.
+func (s *Referrals) GetForAction(ctx context.Context, id string) (referral.Referral, string, error) {
+	if !apperr.IsID(id) {
+		return referral.Referral{}, "", apperr.ErrNotFound
+	}
+	q := `SELECT ` + referralCols + `, (SELECT home_hospital_id FROM patients WHERE patients.id = referrals.patient_id)
+		FROM referrals WHERE id = $1`
+	if s.db.Dialect() == sqldb.Postgres {
+		q += ` FOR UPDATE OF referrals`
+	}
+	var home *string
+	r, err := scanReferral(extraColumns{s.db.QueryRow(ctx, q, id), []any{&home}})
+	return r, refStr(home), dirNotFound(err)
+}
+
+// extraColumns scans a row that carries columns after the ones its scanner
+// knows into extra.
+type extraColumns struct {
+	row   sqldb.Row
+	extra []any
+}
+
+func (e extraColumns) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
+
 // Update writes r over was, the ticket as the caller read it, if the stored
 // version is still was.Version; otherwise apperr.ErrStale
 // (apperr.ErrNotFound when the ticket does not exist). r.Version is stored as

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"duikou/internal/apperr"
+	"duikou/internal/directory"
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
@@ -304,6 +305,54 @@ func TestReferralStoreListFiltersAndPages(t *testing.T) {
 		}
 		if !slices.Equal(seen, all) {
 			t.Fatalf("paged: %v, want %v", seen, all)
+		}
+	})
+}
+
+// GetForAction reads the ticket as GetForUpdate does, with the home hospital
+// of its patient in the same statement ("" when the patient is unknown).
+func TestReferralStoreGetForActionBringsThePatientsHome(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		h := dirTestHospital(t, store.NewDirectory(db), 1, directory.Secondary, "四川省", "苍溪县")
+		user := patTestUser(t, db, h.ID, "action.doctor")
+		pt := patTestPatient(t, store.NewPatients(db), h.ID, user, "李桂兰", nil)
+		st := store.NewReferrals(db)
+		now := sqldb.Now()
+
+		known := refTestTicket(h.ID, dirTestID(), now)
+		known.PatientID, known.Number = pt.ID, "ZZ-20261201-000001"
+		unknown := refTestTicket(h.ID, dirTestID(), now)
+		unknown.Number = "ZZ-20261201-000002"
+		for _, c := range []struct {
+			ticket referral.Referral
+			home   string
+		}{{known, h.ID}, {unknown, ""}} {
+			if err := st.Create(ctx, c.ticket); err != nil {
+				t.Fatal(err)
+			}
+			err := db.InTx(ctx, func(ctx context.Context) error {
+				want, err := st.GetForUpdate(ctx, c.ticket.ID)
+				if err != nil {
+					return err
+				}
+				got, home, err := st.GetForAction(ctx, c.ticket.ID)
+				if err != nil {
+					return err
+				}
+				if !reflect.DeepEqual(got, want) || home != c.home {
+					t.Errorf("ticket %s: home %q (want %q)\n got %+v\nwant %+v", c.ticket.Number, home, c.home, got, want)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, id := range []string{dirTestID(), "not-an-id"} {
+			if _, _, err := st.GetForAction(ctx, id); !errors.Is(err, apperr.ErrNotFound) {
+				t.Errorf("GetForAction(%q): %v, want not found", id, err)
+			}
 		}
 	})
 }
