@@ -168,6 +168,9 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	// The session's token is stored only as a hash: its answer is never
+	// kept for idempotent replay, should login ever take an Idempotency-Key.
+	notForReplay(r.Context())
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: res.Token, Path: "/", Expires: res.ExpiresAt,
 		HttpOnly: true, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,

@@ -35,8 +35,8 @@ type TxRunner interface {
 // and the stored answer are one transaction (the services' own transactions
 // nest as savepoints): a retry after a crash either finds the answer or
 // finds nothing and runs afresh, and a concurrent retry waits on the key's
-// row and then gets the first answer. Only successful answers are kept: a
-// refused request gives its key back and is judged afresh next time. Its
+// row and then gets the first answer. Only successful answers are kept, and
+// none a handler marked notForReplay: a refused request gives its key back and is judged afresh next time. Its
 // transaction still commits, because what the refusal recorded (an
 // access.denied audit row) must stay, while the failed change itself was
 // already undone by its savepoint.
@@ -81,8 +81,9 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 				replay = prev
 				return nil
 			}
-			next.ServeHTTP(rec, r.WithContext(ctx))
-			if rec.status < 200 || rec.status >= 300 {
+			skip := false
+			next.ServeHTTP(rec, r.WithContext(context.WithValue(ctx, notForReplayKey{}, &skip)))
+			if rec.status < 200 || rec.status >= 300 || skip {
 				return a.Idempotency.Release(ctx, user, key)
 			}
 			return a.Idempotency.Save(ctx, user, key, store.IdempotentResponse{
@@ -109,6 +110,18 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 			rec.copyTo(w)
 		}
 	})
+}
+
+type notForReplayKey struct{}
+
+// notForReplay marks the answer the request is getting as one not to keep
+// for idempotent replay: it carries a secret (a session's join token and
+// TURN credentials) that must not rest in the database. The key is given
+// back, so a retry runs afresh and gets a fresh answer.
+func notForReplay(ctx context.Context) {
+	if skip, ok := ctx.Value(notForReplayKey{}).(*bool); ok {
+		*skip = true
+	}
 }
 
 // spoolInMemory is the largest body kept in memory while an idempotent

@@ -46,8 +46,10 @@ func (a *API) joinSession(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	// The answer carries a credential: nothing on the way may keep it.
+	// The answer carries a credential: nothing on the way may keep it, the
+	// store of idempotent answers included.
 	w.Header().Set("Cache-Control", "no-store")
+	notForReplay(r.Context())
 	writeJSON(w, http.StatusOK, t)
 }
 
