@@ -60,7 +60,7 @@ const JoinEarly = 15 * time.Minute
 // Sessions is what the service needs of the consult store.
 type Sessions interface {
 	Session(ctx context.Context, id string) (consult.Session, error)
-	RecordJoin(ctx context.Context, p consult.Presence) (string, error)
+	RecordJoin(ctx context.Context, p consult.Presence, instance string) (string, error)
 	RecordLeave(ctx context.Context, id string, at time.Time) error
 }
 
@@ -251,7 +251,7 @@ const hookTimeout = 5 * time.Second
 func (s *Service) Joined(room string, p signaling.ParticipantInfo, at time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), hookTimeout)
 	defer cancel()
-	id, err := s.cfg.Sessions.RecordJoin(ctx, consult.Presence{SessionID: room, UserID: p.ID, HospitalID: p.Hospital, JoinedAt: at.UTC()})
+	id, err := s.cfg.Sessions.RecordJoin(ctx, consult.Presence{SessionID: room, UserID: p.ID, HospitalID: p.Hospital, JoinedAt: at.UTC()}, "")
 	if err != nil {
 		s.log.Warn("rtc: record attendance", "session", room, "user_id", p.ID, "err", err)
 		return

@@ -129,7 +129,7 @@ func (f *fakeSessions) Session(_ context.Context, id string) (consult.Session, e
 	return f.s, nil
 }
 
-func (f *fakeSessions) RecordJoin(_ context.Context, p consult.Presence) (string, error) {
+func (f *fakeSessions) RecordJoin(_ context.Context, p consult.Presence, _ string) (string, error) {
 	f.joins = append(f.joins, p)
 	return "presence-" + p.UserID, nil
 }
