@@ -25,7 +25,8 @@ const joinTokenTTL = 2 * time.Minute
 // wireRTC builds the live side of remote sessions: one media relay and one
 // signalling server per instance, the room directory shared through Redis
 // (its heartbeat runs until the instance stops), TURN, and the join service
-// that records attendance from the server's hooks. Keys come from the data
+// that records attendance from the server's hooks and confirms the
+// connections it holds. Keys come from the data
 // key, so every instance accepts every other's join tokens and TURN
 // credentials.
 func (a *App) wireRTC(box *secret.Box, d *httpapi.Deps) error {
@@ -76,8 +77,11 @@ func (a *App) wireRTC(box *secret.Box, d *httpapi.Deps) error {
 	if err != nil {
 		return err
 	}
+	// Attendance rows name the instance by its room directory id: it holds
+	// the connections of the rooms the directory gives it.
 	rooms := rtc.New(rtc.Config{Sessions: store.NewConsults(a.DB), Audit: a.svc.audit,
-		Granter: signaling.Granter{Tokens: tokens, ICE: ice}, BaseURL: socketURL(cfg.PublicURL), Log: a.log})
+		Granter: signaling.Granter{Tokens: tokens, ICE: ice}, BaseURL: socketURL(cfg.PublicURL),
+		Instance: self.ID, Log: a.log})
 	srv, err := signaling.NewServer(signaling.Config{
 		Tokens:          tokens,
 		AllowedOrigins:  origins,
@@ -110,11 +114,21 @@ func (a *App) wireRTC(box *secret.Box, d *httpapi.Deps) error {
 		<-a.stopping.Done()
 		srv.Close()
 	}()
+	// This instance confirms the connections it holds until the stop
+	// begins; then its rooms close and the hooks close their rows. Should
+	// it die instead, the leader's presence sweep closes them.
+	confirming := make(chan struct{})
+	go func() {
+		defer close(confirming)
+		rooms.KeepAlive(a.stopping)
+	}()
 	a.closers = append(a.closers, func() {
 		srv.Close() // waits for the attendance hooks, before the database closes
-		select {
-		case <-beating:
-		case <-time.After(5 * time.Second):
+		for _, done := range []chan struct{}{beating, confirming} {
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+			}
 		}
 	})
 	d.SessionRooms = rooms

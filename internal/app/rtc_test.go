@@ -248,6 +248,13 @@ func TestSpecialistAndCountyDoctorMeetInTheSessionRoom(t *testing.T) {
 		return ps
 	}
 	waitFor(t, "both present", func() bool { return len(presence()) == 2 })
+	// Both connections are held by this instance, which confirms them (and
+	// the presence sweep closes them should it die).
+	var held, instances int
+	if err := a.DB.QueryRow(context.Background(), `SELECT count(instance_id), count(DISTINCT instance_id) FROM consult_presence
+		WHERE session_id = $1`, sessionID).Scan(&held, &instances); err != nil || held != 2 || instances != 1 {
+		t.Fatalf("connections held by an instance: %d, by %d instances (%v)", held, instances, err)
+	}
 	dc.Send(signaling.TLeave, nil)
 	hc.Expect(signaling.TLeft)
 	waitFor(t, "the doctor's presence closed", func() bool {

@@ -21,6 +21,7 @@ import (
 	"duikou/internal/programs"
 	"duikou/internal/queue"
 	"duikou/internal/referrals"
+	"duikou/internal/rtc"
 	"duikou/internal/secret"
 	"duikou/internal/store"
 	"duikou/referral"
@@ -159,9 +160,11 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	sessionRelay := consults.NewRelay(a.DB, store.NewConsults(a.DB), queues, a.log)
 	go sessionRelay.Run(a.stopping, 250*time.Millisecond)
 	// Every instance runs the watcher; the lease lets one tick at a time.
-	// The remote sessions' deadlines are a source of the same watcher, under
-	// the same lease (its name predates them and is kept, so instances of
-	// both versions elect one leader during a rolling upgrade).
+	// The remote sessions' deadlines, and the sweep that closes room
+	// connections of instances that died holding them, are sources of the
+	// same watcher, under the same lease (its name predates them and is
+	// kept, so instances of both versions elect one leader during a rolling
+	// upgrade).
 	lease, err := kv.NewLease(a.KV, "referral-deadlines", referrals.NewInstanceID(), 15*time.Second)
 	if err != nil {
 		return err
@@ -170,7 +173,8 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	sessionWatcher := consults.NewWatcher(a.DB, store.NewConsults(a.DB), s.audit, sessionDeadlines,
 		consults.WatcherOptions{Webhook: webhook, Log: a.log})
 	watcher := referrals.NewWatcher(a.DB, store.NewReferrals(a.DB), s.audit, lease, deadlines,
-		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher}})
+		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher,
+			rtc.NewPresenceSweep(a.DB, store.NewConsults(a.DB), s.audit, rtc.SweepOptions{Log: a.log})}})
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)

@@ -43,7 +43,7 @@ type Store interface {
 	AddAddendum(ctx context.Context, a consult.Addendum) (consult.Addendum, error)
 	Addenda(ctx context.Context, sessionID string) ([]consult.Addendum, error)
 	SessionEscalations(ctx context.Context, sessionID string) ([]consult.Escalation, error)
-	RecordJoin(ctx context.Context, p consult.Presence) (string, error)
+	RecordJoin(ctx context.Context, p consult.Presence, instance string) (string, error)
 	RecordLeave(ctx context.Context, id string, at time.Time) error
 	Presence(ctx context.Context, sessionID string) ([]consult.Presence, error)
 	PresenceOwner(ctx context.Context, id string) (sessionID, userID string, err error)
@@ -719,7 +719,9 @@ func (s *Service) Joined(ctx context.Context, p auth.Principal, id string) (stri
 		if err != nil {
 			return err
 		}
-		if presence, err = s.store.RecordJoin(ctx, pr); err != nil {
+		// No server instance holds a connection recorded here, so none
+		// confirms it and the presence sweep leaves it to Left.
+		if presence, err = s.store.RecordJoin(ctx, pr, ""); err != nil {
 			return err
 		}
 		return s.recordSession(ctx, p, ActionJoin, x, "connection "+presence)

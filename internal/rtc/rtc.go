@@ -29,11 +29,20 @@
 // refused (403); anyone else does not learn the session exists (404). Only
 // a live session, or a scheduled one from JoinEarly before its start until
 // its end, can be joined (409 otherwise).
+//
+// Attendance is recorded from the room's hooks, each connection under the
+// instance whose signalling server holds it. The instance confirms its open
+// connections every ConfirmEvery (KeepAlive); a graceful stop closes them
+// through Left. An instance that dies cannot, so PresenceSweep, run by the
+// leader of the deadline watcher, closes connections left unconfirmed for
+// StaleAfter at their last confirmation: attendance ends when the instance
+// was last known to hold the connection, not never.
 package rtc
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -43,6 +52,7 @@ import (
 	"duikou/internal/apperr"
 	"duikou/internal/audit"
 	"duikou/internal/auth"
+	"duikou/internal/store"
 	"duikou/signaling"
 )
 
@@ -60,9 +70,12 @@ const JoinEarly = 15 * time.Minute
 // Sessions is what the service needs of the consult store.
 type Sessions interface {
 	Session(ctx context.Context, id string) (consult.Session, error)
-	RecordJoin(ctx context.Context, p consult.Presence) (string, error)
+	RecordJoin(ctx context.Context, p consult.Presence, instance string) (string, error)
 	RecordLeave(ctx context.Context, id string, at time.Time) error
+	ConfirmPresence(ctx context.Context, instance string, at time.Time) ([]string, error)
 }
+
+var _ Sessions = (*store.Consults)(nil)
 
 // Role is a participant's part in the room, for the audit detail and the
 // client's screen.
@@ -163,8 +176,14 @@ type Config struct {
 	// BaseURL is the ws:// or wss:// scheme and host clients reach the
 	// WebSocket at; empty: the one the join request came to.
 	BaseURL string
-	Now     func() time.Time
-	Log     *slog.Logger
+	// Instance is this server instance's id (its room directory's): the
+	// connections its signalling server holds are recorded under it, so
+	// that KeepAlive confirms them and PresenceSweep can tell when they
+	// went silent. Empty: they are recorded as held by no instance, never
+	// confirmed and never swept.
+	Instance string
+	Now      func() time.Time
+	Log      *slog.Logger
 }
 
 // Service joins sessions and records attendance.
@@ -172,11 +191,22 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
+	// mu serialises the attendance hooks (which the signalling server calls
+	// one after another anyway) with Confirm, database writes included, so
+	// that Confirm never takes a connection Left has just closed for one the
+	// sweep closed.
 	mu   sync.Mutex
-	open map[presenceKey]string // connected participants' presence rows
+	open map[presenceKey]held // connected participants' presence rows
+	// leaving holds the leaves that could not be written (presence row →
+	// leave time). Confirm tries them again before it confirms, which would
+	// otherwise keep those rows open for as long as this instance lives.
+	leaving map[string]time.Time
 }
 
 type presenceKey struct{ room, participant string }
+
+// held is a connected participant's open presence row.
+type held struct{ id, hospital string }
 
 // New builds the service.
 func New(cfg Config) *Service {
@@ -187,7 +217,7 @@ func New(cfg Config) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, log: log, open: map[presenceKey]string{}}
+	return &Service{cfg: cfg, log: log, open: map[presenceKey]held{}, leaving: map[string]time.Time{}}
 }
 
 // Join lets p into session id's room: it checks p's part in the session
@@ -251,29 +281,109 @@ const hookTimeout = 5 * time.Second
 func (s *Service) Joined(room string, p signaling.ParticipantInfo, at time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), hookTimeout)
 	defer cancel()
-	id, err := s.cfg.Sessions.RecordJoin(ctx, consult.Presence{SessionID: room, UserID: p.ID, HospitalID: p.Hospital, JoinedAt: at.UTC()})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, err := s.cfg.Sessions.RecordJoin(ctx, consult.Presence{SessionID: room, UserID: p.ID, HospitalID: p.Hospital, JoinedAt: at.UTC()}, s.cfg.Instance)
 	if err != nil {
 		s.log.Warn("rtc: record attendance", "session", room, "user_id", p.ID, "err", err)
 		return
 	}
-	s.mu.Lock()
-	s.open[presenceKey{room, p.ID}] = id
-	s.mu.Unlock()
+	s.open[presenceKey{room, p.ID}] = held{id, p.Hospital}
 }
 
-// Left closes a participant's presence (signaling.Config.OnLeave).
+// Left closes a participant's presence (signaling.Config.OnLeave). A
+// presence the sweep closed already keeps the sweep's time.
 func (s *Service) Left(room, participant string, at time.Time) {
-	k := presenceKey{room, participant}
+	ctx, cancel := context.WithTimeout(context.Background(), hookTimeout)
+	defer cancel()
 	s.mu.Lock()
-	id, ok := s.open[k]
-	delete(s.open, k)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	k := presenceKey{room, participant}
+	h, ok := s.open[k]
 	if !ok {
 		return // its join was not recorded
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), hookTimeout)
-	defer cancel()
-	if err := s.cfg.Sessions.RecordLeave(ctx, id, at.UTC()); err != nil {
+	delete(s.open, k)
+	if err := s.cfg.Sessions.RecordLeave(ctx, h.id, at.UTC()); err != nil {
 		s.log.Warn("rtc: record leaving", "session", room, "user_id", participant, "err", err)
+		if !errors.Is(err, apperr.ErrNotFound) {
+			s.leaving[h.id] = at.UTC()
+		}
 	}
+}
+
+// ConfirmEvery is how often an instance confirms the connections it holds
+// (KeepAlive): one UPDATE of its open presence rows per period.
+const ConfirmEvery = 30 * time.Second
+
+// confirmTimeout bounds one confirmation, which after an outage may write a
+// leave or a new presence per connection; the next one goes on from there.
+const confirmTimeout = ConfirmEvery / 2
+
+// KeepAlive confirms this instance's open connections every ConfirmEvery
+// until ctx ends. When the instance stops gracefully its rooms close and
+// Left closes them; when it dies, its confirmations stop and PresenceSweep
+// closes them at the last one.
+func (s *Service) KeepAlive(ctx context.Context) {
+	if s.cfg.Instance == "" {
+		return
+	}
+	t := time.NewTicker(ConfirmEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+		if err := s.Confirm(cctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("rtc: confirm open connections", "err", err)
+		}
+		cancel()
+	}
+}
+
+// Confirm records that this instance still holds its open connections. A
+// connection it holds that the database no longer has open was closed by
+// the sweep, which took this instance for dead (it was paused, or could not
+// reach the database, for longer than StaleAfter): the participant is
+// still here, so a new presence starts now. The closed one keeps the
+// sweep's time, and the gap between them is time no instance vouched for.
+func (s *Service) Confirm(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for id, at := range s.leaving {
+		// One that fails again is confirmed below with the others; its
+		// leave is written at its own time when it goes through.
+		if err := s.cfg.Sessions.RecordLeave(ctx, id, at); err != nil && !errors.Is(err, apperr.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("record a leave again: %w", err))
+			continue
+		}
+		delete(s.leaving, id)
+	}
+	now := s.cfg.Now().UTC()
+	confirmed, err := s.cfg.Sessions.ConfirmPresence(ctx, s.cfg.Instance, now)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	still := make(map[string]bool, len(confirmed))
+	for _, id := range confirmed {
+		still[id] = true
+	}
+	for k, h := range s.open {
+		if still[h.id] {
+			continue
+		}
+		s.log.Warn("rtc: a connection held here was closed as silent; recording it again from now",
+			"session", k.room, "user_id", k.participant, "closed_presence", h.id)
+		id, err := s.cfg.Sessions.RecordJoin(ctx, consult.Presence{SessionID: k.room, UserID: k.participant, HospitalID: h.hospital, JoinedAt: now}, s.cfg.Instance)
+		if err != nil {
+			errs = append(errs, err) // the next confirmation tries again
+			continue
+		}
+		s.open[k] = held{id, h.hospital}
+	}
+	return errors.Join(errs...)
 }

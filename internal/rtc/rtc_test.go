@@ -3,6 +3,7 @@ package rtc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -117,9 +118,12 @@ func TestWhoJoinsWhichSessionAndWithWhatPermissions(t *testing.T) {
 }
 
 type fakeSessions struct {
-	s      consult.Session
-	joins  []consult.Presence
-	leaves []string
+	s         consult.Session
+	joins     []consult.Presence
+	instances []string
+	leaves    []string
+	open      map[string]string // presence row → its instance, while open
+	failLeave error
 }
 
 func (f *fakeSessions) Session(_ context.Context, id string) (consult.Session, error) {
@@ -129,14 +133,34 @@ func (f *fakeSessions) Session(_ context.Context, id string) (consult.Session, e
 	return f.s, nil
 }
 
-func (f *fakeSessions) RecordJoin(_ context.Context, p consult.Presence) (string, error) {
+func (f *fakeSessions) RecordJoin(_ context.Context, p consult.Presence, instance string) (string, error) {
+	id := fmt.Sprintf("presence-%s-%d", p.UserID, len(f.joins))
 	f.joins = append(f.joins, p)
-	return "presence-" + p.UserID, nil
+	f.instances = append(f.instances, instance)
+	if f.open == nil {
+		f.open = map[string]string{}
+	}
+	f.open[id] = instance
+	return id, nil
 }
 
 func (f *fakeSessions) RecordLeave(_ context.Context, id string, _ time.Time) error {
+	if f.failLeave != nil {
+		return f.failLeave
+	}
 	f.leaves = append(f.leaves, id)
+	delete(f.open, id)
 	return nil
+}
+
+func (f *fakeSessions) ConfirmPresence(_ context.Context, instance string, _ time.Time) ([]string, error) {
+	var ids []string
+	for id, in := range f.open {
+		if in == instance {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 type auditLog struct{ entries []audit.Entry }
@@ -227,7 +251,7 @@ func TestAttendanceFollowsTheRoomsHooks(t *testing.T) {
 	if len(st.joins) != 1 || st.joins[0].SessionID != "s-1" || st.joins[0].HospitalID != county || !st.joins[0].JoinedAt.Equal(start) {
 		t.Fatalf("joins %+v", st.joins)
 	}
-	if len(st.leaves) != 1 || st.leaves[0] != "presence-u-cd" {
+	if len(st.leaves) != 1 || st.leaves[0] != "presence-u-cd-0" {
 		t.Fatalf("leaves %+v", st.leaves)
 	}
 }

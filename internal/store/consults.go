@@ -387,16 +387,24 @@ func (c *Consults) Addenda(ctx context.Context, sessionID string) ([]consult.Add
 		})
 }
 
-// RecordJoin stores a new connection and returns its id.
-func (c *Consults) RecordJoin(ctx context.Context, p consult.Presence) (string, error) {
+// RecordJoin stores a new connection and returns its id. instance is the
+// server instance holding it, which confirms it from then on (ConfirmPresence);
+// "" for a connection no instance holds, which SweepPresence leaves alone.
+// Its last confirmation is its joining.
+func (c *Consults) RecordJoin(ctx context.Context, p consult.Presence, instance string) (string, error) {
 	id := uuid.Must(uuid.NewV7()).String()
-	_, err := c.db.Exec(ctx, `INSERT INTO consult_presence (id, session_id, user_id, hospital_id, joined_at, left_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, id, p.SessionID, p.UserID, p.HospitalID, p.JoinedAt, p.LeftAt)
+	var holder *string
+	if instance != "" {
+		holder = &instance
+	}
+	_, err := c.db.Exec(ctx, `INSERT INTO consult_presence (id, session_id, user_id, hospital_id, joined_at, left_at, instance_id, seen_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $5)`, id, p.SessionID, p.UserID, p.HospitalID, p.JoinedAt, p.LeftAt, holder)
 	return id, err
 }
 
-// RecordLeave closes connection id at at; closing a closed one keeps the
-// first time (a retried leave changes nothing).
+// RecordLeave closes connection id at at (never before it was joined);
+// closing a closed one keeps the first time: a retried leave changes
+// nothing, and neither does a late one after SweepPresence closed it.
 func (c *Consults) RecordLeave(ctx context.Context, id string, at time.Time) error {
 	if !apperr.IsID(id) {
 		return apperr.ErrNotFound
@@ -413,6 +421,52 @@ func (c *Consults) RecordLeave(ctx context.Context, id string, at time.Time) err
 		return apperr.ErrNotFound
 	}
 	return nil
+}
+
+// ConfirmPresence records that instance still held, at at, every connection
+// of its that is open, in one statement, and returns their ids: a connection
+// the instance believes open but missing here was closed under it. A
+// confirmation never moves back.
+func (c *Consults) ConfirmPresence(ctx context.Context, instance string, at time.Time) ([]string, error) {
+	if instance == "" {
+		return nil, nil
+	}
+	return dirQueryAll(ctx, c.db, `UPDATE consult_presence SET seen_at = CASE WHEN seen_at > $2 THEN seen_at ELSE $2 END
+		WHERE instance_id = $1 AND left_at IS NULL RETURNING id`, []any{instance, at},
+		func(r sqldb.Rows) (string, error) {
+			var id string
+			err := r.Scan(&id)
+			return id, err
+		})
+}
+
+// SweptPresence is a connection SweepPresence closed.
+type SweptPresence struct {
+	ID         string
+	SessionID  string
+	UserID     string
+	HospitalID string
+	Instance   string
+	JoinedAt   time.Time
+	LeftAt     time.Time // its last confirmation
+}
+
+// SweepPresence closes up to limit open connections held by an instance that
+// has not confirmed them since before, each at its last confirmation (the
+// last moment it is known to have been open), and returns them. The
+// conditions are checked again on each row as it is updated, so a
+// confirmation or a leave committed meanwhile wins, and a connection is
+// closed, and returned, by one sweep only.
+func (c *Consults) SweepPresence(ctx context.Context, before time.Time, limit int) ([]SweptPresence, error) {
+	const stale = `left_at IS NULL AND instance_id IS NOT NULL AND seen_at < $1`
+	return dirQueryAll(ctx, c.db, `UPDATE consult_presence SET left_at = CASE WHEN joined_at > seen_at THEN joined_at ELSE seen_at END
+		WHERE id IN (SELECT id FROM consult_presence WHERE `+stale+` ORDER BY seen_at LIMIT $2) AND `+stale+`
+		RETURNING id, session_id, user_id, hospital_id, instance_id, joined_at, left_at`, []any{before, limit},
+		func(r sqldb.Rows) (SweptPresence, error) {
+			var p SweptPresence
+			err := r.Scan(&p.ID, &p.SessionID, &p.UserID, &p.HospitalID, &p.Instance, &p.JoinedAt, &p.LeftAt)
+			return p, err
+		})
 }
 
 // Presence returns every connection to the session, in the order joined;

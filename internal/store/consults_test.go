@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -312,7 +314,7 @@ func TestConsultStorePresence(t *testing.T) {
 			t.Fatal(err)
 		}
 		user := dirTestID()
-		first, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: s.RequestingHospitalID, JoinedAt: now})
+		first, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: s.RequestingHospitalID, JoinedAt: now}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -323,7 +325,7 @@ func TestConsultStorePresence(t *testing.T) {
 		if err := st.RecordLeave(ctx, first, now.Add(50*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: s.RequestingHospitalID, JoinedAt: now.Add(10*time.Minute + 20*time.Second)}); err != nil {
+		if _, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: s.RequestingHospitalID, JoinedAt: now.Add(10*time.Minute + 20*time.Second)}, ""); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.RecordLeave(ctx, dirTestID(), now); !errors.Is(err, apperr.ErrNotFound) {
@@ -336,6 +338,191 @@ func TestConsultStorePresence(t *testing.T) {
 		att := consult.MergeAttendance(ps, now, now.Add(30*time.Minute), consult.ReconnectGrace)
 		if len(att) != 1 || att[0].Duration != 30*time.Minute || att[0].Periods != 1 {
 			t.Fatalf("attendance %+v", att)
+		}
+	})
+}
+
+// Connections held by a server instance are confirmed by it; the sweep
+// closes those of an instance that went silent at their last confirmation,
+// once, and leaves alone the confirmed, the closed and those no instance
+// holds. A leave arriving after the sweep keeps the sweep's time.
+func TestConsultStorePresenceSweep(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewConsults(db)
+		t0 := sqldb.Now()
+		s := conTestSession(dirTestID(), dirTestID(), t0)
+		if err := st.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		hospital := s.RequestingHospitalID
+		join := func(user, instance string, at time.Time) string {
+			t.Helper()
+			id, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: hospital, JoinedAt: at}, instance)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		seen := func(id string) time.Time {
+			t.Helper()
+			var at time.Time
+			if err := db.QueryRow(ctx, `SELECT seen_at FROM consult_presence WHERE id = $1`, id).Scan(&at); err != nil {
+				t.Fatal(err)
+			}
+			return at
+		}
+		confirm := func(instance string, at time.Time) []string {
+			t.Helper()
+			ids, err := st.ConfirmPresence(ctx, instance, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(ids)
+			return ids
+		}
+
+		dead, live, nobody, gone, late := dirTestID(), dirTestID(), dirTestID(), dirTestID(), dirTestID()
+		deadRow := join(dead, "dead", t0)
+		lateRow := join(late, "dead", t0.Add(20*time.Second))
+		goneRow := join(gone, "dead", t0)
+		if err := st.RecordLeave(ctx, goneRow, t0.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		liveRow := join(live, "live", t0)
+		join(nobody, "", t0)
+		if got := seen(liveRow); !got.Equal(t0) {
+			t.Fatalf("a new connection was last seen at %v, want its joining %v", got, t0)
+		}
+
+		// Each instance confirms its own open connections, and only those.
+		want := []string{deadRow, lateRow}
+		slices.Sort(want)
+		if got := confirm("dead", t0.Add(40*time.Second)); !slices.Equal(got, want) {
+			t.Fatalf("the dead instance confirmed %v, want %v", got, want)
+		}
+		if got := confirm("live", t0.Add(3*time.Minute)); !slices.Equal(got, []string{liveRow}) {
+			t.Fatalf("the live instance confirmed %v", got)
+		}
+		if got := seen(liveRow); !got.Equal(t0.Add(3 * time.Minute)) {
+			t.Fatalf("a confirmed connection was last seen at %v", got)
+		}
+		if confirm("live", t0.Add(time.Minute)); !seen(liveRow).Equal(t0.Add(3 * time.Minute)) {
+			t.Fatalf("an earlier confirmation moved it back to %v", seen(liveRow))
+		}
+		if got := seen(goneRow); !got.Equal(t0) {
+			t.Fatalf("a closed connection was confirmed: %v", got)
+		}
+
+		// Whatever was not confirmed since 2 minutes in goes, a batch at a
+		// time, each at its last confirmation; nothing goes twice.
+		cutoff := t0.Add(2 * time.Minute)
+		var swept []store.SweptPresence
+		for range 3 {
+			got, err := st.SweepPresence(ctx, cutoff, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			swept = append(swept, got...)
+		}
+		slices.SortFunc(swept, func(a, b store.SweptPresence) int { return strings.Compare(a.ID, b.ID) })
+		wantSwept := []store.SweptPresence{
+			{ID: deadRow, SessionID: s.ID, UserID: dead, HospitalID: hospital, Instance: "dead", JoinedAt: t0, LeftAt: t0.Add(40 * time.Second)},
+			{ID: lateRow, SessionID: s.ID, UserID: late, HospitalID: hospital, Instance: "dead", JoinedAt: t0.Add(20 * time.Second), LeftAt: t0.Add(40 * time.Second)},
+		}
+		slices.SortFunc(wantSwept, func(a, b store.SweptPresence) int { return strings.Compare(a.ID, b.ID) })
+		if len(swept) != len(wantSwept) {
+			t.Fatalf("swept %+v, want %+v", swept, wantSwept)
+		}
+		for i := range swept {
+			g, w := swept[i], wantSwept[i]
+			if g.ID != w.ID || g.SessionID != w.SessionID || g.UserID != w.UserID || g.HospitalID != w.HospitalID ||
+				g.Instance != w.Instance || !g.JoinedAt.Equal(w.JoinedAt) || !g.LeftAt.Equal(w.LeftAt) {
+				t.Fatalf("swept %+v, want %+v", g, w)
+			}
+		}
+
+		// The dead instance's connections are no longer its to confirm; a
+		// leave reported after the sweep keeps the sweep's time.
+		if got := confirm("dead", t0.Add(4*time.Minute)); len(got) != 0 {
+			t.Fatalf("the swept connections were confirmed again: %v", got)
+		}
+		if err := st.RecordLeave(ctx, deadRow, t0.Add(5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+
+		ps, err := st.Presence(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left := map[string]*time.Time{}
+		for _, p := range ps {
+			left[p.UserID] = p.LeftAt
+		}
+		at := func(d time.Duration) *time.Time { x := t0.Add(d); return &x }
+		for user, at := range map[string]*time.Time{dead: at(40 * time.Second), late: at(40 * time.Second),
+			gone: at(30 * time.Second), live: nil, nobody: nil} {
+			if got := left[user]; (got == nil) != (at == nil) || got != nil && !got.Equal(*at) {
+				t.Errorf("user %s left at %v, want %v", user, got, at)
+			}
+		}
+
+		// Attendance counts the dead instance's connection to its last
+		// confirmation, and the live ones to the end of the window.
+		until := t0.Add(10 * time.Minute)
+		durations := map[string]time.Duration{}
+		for _, a := range consult.MergeAttendance(ps, t0, until, consult.ReconnectGrace) {
+			durations[a.UserID] = a.Duration
+		}
+		wantDur := map[string]time.Duration{dead: 40 * time.Second, late: 20 * time.Second, gone: 30 * time.Second,
+			live: 10 * time.Minute, nobody: 10 * time.Minute}
+		if !reflect.DeepEqual(durations, wantDur) {
+			t.Fatalf("attendance %v, want %v", durations, wantDur)
+		}
+	})
+}
+
+// A confirmation committed while the sweep waits for the row wins: the
+// sweep checks the row again once it has it.
+func TestConsultStorePresenceSweepYieldsToAConcurrentConfirmation(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewConsults(db)
+		t0 := sqldb.Now()
+		s := conTestSession(dirTestID(), dirTestID(), t0)
+		if err := st.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		id, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: dirTestID(), HospitalID: s.RequestingHospitalID, JoinedAt: t0}, "slow")
+		if err != nil {
+			t.Fatal(err)
+		}
+		type result struct {
+			swept []store.SweptPresence
+			err   error
+		}
+		done := make(chan result, 1)
+		err = db.InTx(ctx, func(ctx context.Context) error {
+			if ids, err := st.ConfirmPresence(ctx, "slow", t0.Add(5*time.Minute)); err != nil || len(ids) != 1 {
+				return fmt.Errorf("confirm: %v %v", ids, err)
+			}
+			go func() {
+				swept, err := st.SweepPresence(context.Background(), t0.Add(time.Minute), 10)
+				done <- result{swept, err}
+			}()
+			time.Sleep(200 * time.Millisecond) // the sweep reaches the row and waits for it
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		if r.err != nil || len(r.swept) != 0 {
+			t.Fatalf("the sweep closed a connection confirmed under it: %+v %v", r.swept, r.err)
+		}
+		ps, err := st.Presence(ctx, s.ID)
+		if err != nil || len(ps) != 1 || ps[0].LeftAt != nil {
+			t.Fatalf("presence %+v %v (row %s)", ps, err, id)
 		}
 	})
 }
