@@ -56,8 +56,8 @@ type SlotCancelRequest struct {
 //
 // Joining a session's media (POST /sessions/{sessionID}/join: join token,
 // WebSocket URL, ICE servers) is mounted by the signalling package beside
-// these routes; it records connections through consults.Service.Joined and
-// Left, from which GET /sessions/{sessionID}/attendance is merged.
+// these routes; the room's hooks (internal/rtc) record connections as
+// presence rows, from which GET /sessions/{sessionID}/attendance is merged.
 func (a *API) mountSessions(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(a.allow(auth.ClinicalRoles...))
