@@ -169,8 +169,12 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	webhook := a.cfg.EscalationWebhook != ""
 	sessionWatcher := consults.NewWatcher(a.DB, store.NewConsults(a.DB), s.audit, sessionDeadlines,
 		consults.WatcherOptions{Webhook: webhook, Log: a.log})
+	// The one outbox (referral and session changes, escalations, webhook
+	// deliveries) is purged of published messages by the leader alone. A
+	// Config built in code without a retention (tests) gets the default.
+	purge := referrals.NewOutboxPurge(store.NewReferrals(a.DB), referrals.PurgeOptions{Retention: a.cfg.OutboxRetention, Log: a.log})
 	watcher := referrals.NewWatcher(a.DB, store.NewReferrals(a.DB), s.audit, lease, deadlines,
-		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher}})
+		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher, purge}})
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
