@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"duikou/consult"
 	"duikou/internal/attachments"
 	"duikou/internal/audit"
@@ -189,9 +191,19 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		}
 	})
 	if a.cfg.EscalationWebhook != "" {
+		// Deliveries given up stay in the outbox, failed, with their last
+		// error; the count is what an alert watches.
+		gaveUp := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duikou_escalation_webhook_failed_total",
+			Help: "Escalation webhook deliveries given up after their attempts or age, by outbox topic.",
+		}, []string{"topic"})
+		if err := d.Metrics.Register(gaveUp); err != nil {
+			return err
+		}
 		hook := referrals.NewWebhook(store.NewReferrals(a.DB), a.cfg.EscalationWebhook,
 			referrals.WebhookOptions{Secret: a.cfg.EscalationWebhookSecret, Log: a.log,
-				Topics: []string{referrals.TopicEscalationWebhook, consults.TopicEscalationWebhook}})
+				Topics: []string{referrals.TopicEscalationWebhook, consults.TopicEscalationWebhook},
+				GaveUp: func(topic string) { gaveUp.WithLabelValues(topic).Inc() }})
 		go hook.Run(a.stopping, time.Second)
 	}
 	if err := a.wireRTC(box, d); err != nil {

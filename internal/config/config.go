@@ -105,7 +105,7 @@ var settings = []setting{
 	{"referral-deadlines", "DUIKOU_REFERRAL_DEADLINES", DefaultReferralDeadlines, "claim/decide limits per band (green, emergency, urgent, routine); bands left out keep their default"},
 	{"referral-aging", "DUIKOU_REFERRAL_AGING", "12h", "a routine ticket waiting this long is served with the urgent ones (0 switches aging off); deadlines stay routine"},
 	{"session-deadlines", "DUIKOU_SESSION_DEADLINES", DefaultSessionDeadlines, "time to answer (accept or decline) a remote-session request per urgency (emergency, urgent, routine); urgencies left out keep their default"},
-	{"escalation-webhook", "DUIKOU_ESCALATION_WEBHOOK", "", "http(s) URL that receives every escalation (POST, JSON, retried until 2xx)"},
+	{"escalation-webhook", "DUIKOU_ESCALATION_WEBHOOK", "", "http(s) URL that receives every escalation (POST, JSON, retried with backoff until 2xx, given up after 20 attempts or a day)"},
 	{"escalation-webhook-secret", "DUIKOU_ESCALATION_WEBHOOK_SECRET", "", "key of the webhook's X-Duikou-Signature header (sha256= HMAC-SHA256 of the body)"},
 	{"outbox-retention", "DUIKOU_OUTBOX_RETENTION", "7d", "published outbox messages (relayed changes, escalations, delivered webhooks) are deleted after this long, at least 1h; unpublished ones never are"},
 	{"instance-url", "DUIKOU_INSTANCE_URL", "", "this instance's own URL, reachable by browsers: joins of the session rooms it hosts are redirected there when several instances run (default the public URL)"},
