@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"duikou/consult"
 	"duikou/internal/attachments"
 	"duikou/internal/audit"
@@ -172,8 +174,12 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	webhook := a.cfg.EscalationWebhook != ""
 	sessionWatcher := consults.NewWatcher(a.DB, store.NewConsults(a.DB), s.audit, sessionDeadlines,
 		consults.WatcherOptions{Webhook: webhook, Log: a.log})
+	// The one outbox (referral and session changes, escalations, webhook
+	// deliveries) is purged of published messages by the leader alone. A
+	// Config built in code without a retention (tests) gets the default.
+	purge := referrals.NewOutboxPurge(store.NewReferrals(a.DB), referrals.PurgeOptions{Retention: a.cfg.OutboxRetention, Log: a.log})
 	watcher := referrals.NewWatcher(a.DB, store.NewReferrals(a.DB), s.audit, lease, deadlines,
-		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher,
+		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher, purge,
 			rtc.NewPresenceSweep(a.DB, store.NewConsults(a.DB), s.audit, rtc.SweepOptions{Log: a.log})}})
 	watching := make(chan struct{})
 	go func() {
@@ -189,9 +195,19 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		}
 	})
 	if a.cfg.EscalationWebhook != "" {
+		// Deliveries given up stay in the outbox, failed, with their last
+		// error; the count is what an alert watches.
+		gaveUp := prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "duikou_escalation_webhook_failed_total",
+			Help: "Escalation webhook deliveries given up after their attempts or age, by outbox topic.",
+		}, []string{"topic"})
+		if err := d.Metrics.Register(gaveUp); err != nil {
+			return err
+		}
 		hook := referrals.NewWebhook(store.NewReferrals(a.DB), a.cfg.EscalationWebhook,
 			referrals.WebhookOptions{Secret: a.cfg.EscalationWebhookSecret, Log: a.log,
-				Topics: []string{referrals.TopicEscalationWebhook, consults.TopicEscalationWebhook}})
+				Topics: []string{referrals.TopicEscalationWebhook, consults.TopicEscalationWebhook},
+				GaveUp: func(topic string) { gaveUp.WithLabelValues(topic).Inc() }})
 		go hook.Run(a.stopping, time.Second)
 	}
 	if err := a.wireRTC(box, d); err != nil {

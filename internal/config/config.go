@@ -51,6 +51,10 @@ type Config struct {
 	// signed with EscalationWebhookSecret when that is set.
 	EscalationWebhook       string
 	EscalationWebhookSecret string
+	// OutboxRetention is how long a published outbox message (a relayed
+	// change, a pushed escalation, a delivered webhook) is kept before the
+	// purge deletes it; unpublished ones are never deleted.
+	OutboxRetention time.Duration
 
 	// Remote sessions' live rooms. InstanceURL is this instance's own
 	// http(s) URL, where a WebSocket join of a room it hosts is redirected
@@ -101,8 +105,9 @@ var settings = []setting{
 	{"referral-deadlines", "DUIKOU_REFERRAL_DEADLINES", DefaultReferralDeadlines, "claim/decide limits per band (green, emergency, urgent, routine); bands left out keep their default"},
 	{"referral-aging", "DUIKOU_REFERRAL_AGING", "12h", "a routine ticket waiting this long is served with the urgent ones (0 switches aging off); deadlines stay routine"},
 	{"session-deadlines", "DUIKOU_SESSION_DEADLINES", DefaultSessionDeadlines, "time to answer (accept or decline) a remote-session request per urgency (emergency, urgent, routine); urgencies left out keep their default"},
-	{"escalation-webhook", "DUIKOU_ESCALATION_WEBHOOK", "", "http(s) URL that receives every escalation (POST, JSON, retried until 2xx)"},
+	{"escalation-webhook", "DUIKOU_ESCALATION_WEBHOOK", "", "http(s) URL that receives every escalation (POST, JSON, retried with backoff until 2xx, given up after 20 attempts or a day)"},
 	{"escalation-webhook-secret", "DUIKOU_ESCALATION_WEBHOOK_SECRET", "", "key of the webhook's X-Duikou-Signature header (sha256= HMAC-SHA256 of the body)"},
+	{"outbox-retention", "DUIKOU_OUTBOX_RETENTION", "7d", "published outbox messages (relayed changes, escalations, delivered webhooks) are deleted after this long, at least 1h; unpublished ones never are"},
 	{"instance-url", "DUIKOU_INSTANCE_URL", "", "this instance's own URL, reachable by browsers: joins of the session rooms it hosts are redirected there when several instances run (default the public URL)"},
 	{"turn-listen", "DUIKOU_TURN_LISTEN", "", "address of the built-in TURN server, UDP and TCP, e.g. :3478 (empty: none; browsers reach the media relay directly)"},
 	{"turn-public-ip", "DUIKOU_TURN_PUBLIC_IP", "", "public IP address the built-in TURN server announces relays on (required with -turn-listen unless it listens on one IP)"},
@@ -116,6 +121,10 @@ var settings = []setting{
 	{"program-schedule-lead-days", "DUIKOU_PROGRAM_SCHEDULE_LEAD_DAYS", "7", "dispatched doctors' clinics are published at least this many days ahead (0–60)"},
 	{"program-evaluation-criteria", "DUIKOU_PROGRAM_EVALUATION_CRITERIA", DefaultProgramCriteria, "monthly evaluation criteria as code:label:maximum, comma-separated"},
 }
+
+// MinOutboxRetention is the shortest outbox retention accepted: published
+// messages are kept at least that long for whoever looks into a delivery.
+const MinOutboxRetention = time.Hour
 
 // DefaultProgramCriteria is program.DefaultConfig's criteria in the
 // setting's form.
@@ -215,6 +224,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 		}
 	} else if c.EscalationWebhookSecret != "" {
 		errs = append(errs, errors.New("-escalation-webhook-secret goes with -escalation-webhook"))
+	}
+	if c.OutboxRetention, err = parseLimit(get("outbox-retention")); err != nil || c.OutboxRetention < MinOutboxRetention {
+		errs = append(errs, fmt.Errorf("-outbox-retention: %q is not a duration of at least 1h, like 7d", get("outbox-retention")))
 	}
 	errs = append(errs, c.loadMedia(get)...)
 	if c.Program, err = parseProgram(get); err != nil {

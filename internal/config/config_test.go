@@ -140,6 +140,36 @@ func TestEscalationSettings(t *testing.T) {
 	}
 }
 
+func TestOutboxRetention(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want time.Duration
+		err  bool
+	}{
+		{nil, nil, 7 * 24 * time.Hour, false},
+		{[]string{"-outbox-retention", "30d"}, nil, 30 * 24 * time.Hour, false},
+		{nil, map[string]string{"DUIKOU_OUTBOX_RETENTION": "36h"}, 36 * time.Hour, false},
+		{[]string{"-outbox-retention", "1h"}, map[string]string{"DUIKOU_OUTBOX_RETENTION": "2d"}, time.Hour, false},
+		{[]string{"-outbox-retention", "59m"}, nil, 0, true},
+		{[]string{"-outbox-retention", "0"}, nil, 0, true},
+		{[]string{"-outbox-retention", "-7d"}, nil, 0, true},
+		{[]string{"-outbox-retention", "a week"}, nil, 0, true},
+	}
+	for _, tc := range cases {
+		c, err := Load(tc.args, env(tc.env))
+		if tc.err {
+			if err == nil || !strings.Contains(err.Error(), "-outbox-retention") {
+				t.Errorf("Load(%v, %v) = %v; want an error naming -outbox-retention", tc.args, tc.env, err)
+			}
+			continue
+		}
+		if err != nil || c.OutboxRetention != tc.want {
+			t.Errorf("Load(%v, %v): retention %v (%v), want %v", tc.args, tc.env, c.OutboxRetention, err, tc.want)
+		}
+	}
+}
+
 func TestMediaSettings(t *testing.T) {
 	c, err := Load(nil, env(nil))
 	if err != nil {

@@ -72,6 +72,11 @@ type Escalated struct {
 // tick, not another election. A source keeps the watcher's rules: it keeps
 // no state between ticks, raises each breach once on a unique key, and
 // writes its escalation, outbox and audit rows in one transaction.
+//
+// Housekeeping that one instance should do at a time is a source too
+// (OutboxPurge): its Tick does what is due, raises nothing, and is bounded
+// so the deadlines are not kept waiting; what state it keeps only saves
+// work, and a new leader does without it.
 type Source interface {
 	// Name says which deadlines a failure is about, in the log.
 	Name() string
@@ -79,8 +84,9 @@ type Source interface {
 	// the lease (and again after a lost one), before the first Tick, e.g. to
 	// stamp deadlines on rows written before they were stored.
 	Lead(ctx context.Context) error
-	// Tick raises every breach due now that has not been raised, and
-	// returns how many this call raised.
+	// Tick raises every breach due now that has not been raised (or does
+	// the housekeeping due now), and returns how many escalations this call
+	// raised.
 	Tick(ctx context.Context) (int, error)
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"duikou/internal/sqldb"
@@ -23,6 +24,7 @@ import (
 type WebhookStore interface {
 	ClaimOutbox(ctx context.Context, topic string, limit int, now, hold time.Time) ([]store.OutboxMessage, error)
 	RetryOutbox(ctx context.Context, id int64, at time.Time, reason string) error
+	FailOutbox(ctx context.Context, id int64, at time.Time, reason string) error
 	MarkPublished(ctx context.Context, ids []int64, at time.Time) error
 }
 
@@ -47,7 +49,17 @@ type WebhookOptions struct {
 	// Backoff is the wait after the first failed attempt; it doubles with
 	// each further one up to MaxBackoff (defaults 5s and 10 minutes).
 	Backoff, MaxBackoff time.Duration
-	Batch               int // messages per round (default 20)
+	// MaxAttempts and MaxAge bound the retries: a delivery that fails at
+	// its MaxAttempts-th attempt, or when its escalation is older than
+	// MaxAge, is given up (defaults 20, about two hours of retries with
+	// the default backoff, and a day).
+	MaxAttempts int
+	MaxAge      time.Duration
+	// GaveUp, when set, is told the topic of each delivery given up (the
+	// server counts them in a metric).
+	GaveUp func(topic string)
+	// Batch is the messages of a round, posted at once (default 20).
+	Batch int
 	// Topics are the outbox topics delivered, each escalation message with
 	// an "event" and an "id" field (default: the referrals' only; remote
 	// sessions add consults.TopicEscalationWebhook).
@@ -59,10 +71,15 @@ type WebhookOptions struct {
 
 // Webhook posts each escalation to an external URL (a hospital's paging
 // system, a duty phone gateway), from the outbox: at least once, retried
-// with backoff until the receiver answers 2xx. Every instance may run it:
-// a message is claimed for a while (ClaimOutbox) before it is sent, so
+// with exponential backoff (capped) until the receiver answers 2xx, for a
+// bounded number of attempts and time. A delivery given up stays in the
+// outbox, marked failed with its attempts and last error (FailOutbox); it
+// is logged as an error and counted (GaveUp). Every instance may run it: a
+// message is claimed for a while (ClaimOutbox) before it is sent, so
 // instances do not send the same one at the same time, and the HTTP call
-// holds no database lock.
+// holds no database lock. A round's messages are posted at once, so a
+// receiver that is slow or fails on one message keeps no other waiting: a
+// failed message waits out its backoff while the others go on.
 type Webhook struct {
 	st  WebhookStore
 	url string
@@ -82,6 +99,12 @@ func NewWebhook(st WebhookStore, url string, opt WebhookOptions) *Webhook {
 	}
 	if opt.MaxBackoff < opt.Backoff {
 		opt.MaxBackoff = max(10*time.Minute, opt.Backoff)
+	}
+	if opt.MaxAttempts <= 0 {
+		opt.MaxAttempts = 20
+	}
+	if opt.MaxAge <= 0 {
+		opt.MaxAge = 24 * time.Hour
 	}
 	if opt.Batch <= 0 {
 		opt.Batch = 20
@@ -119,17 +142,17 @@ func (h *Webhook) backoff(attempt int) time.Duration {
 
 // Deliver sends the escalations due for an attempt, one round per topic,
 // and returns how many the receiver took. A failed one is left for a later
-// attempt.
+// attempt, or given up once past its bounds. A topic whose round fails does
+// not keep the others from theirs.
 func (h *Webhook) Deliver(ctx context.Context) (int, error) {
 	total := 0
+	var errs []error
 	for _, topic := range h.opt.Topics {
 		n, err := h.deliver(ctx, topic)
 		total += n
-		if err != nil {
-			return total, err
-		}
+		errs = append(errs, err)
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 func (h *Webhook) deliver(ctx context.Context, topic string) (int, error) {
@@ -138,23 +161,66 @@ func (h *Webhook) deliver(ctx context.Context, topic string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("escalation webhook: %w", err)
 	}
-	var done []int64
-	for _, m := range msgs {
-		if err := h.post(ctx, m); err != nil {
-			wait := h.backoff(m.Attempts)
-			h.opt.Log.WarnContext(ctx, "escalation webhook failed; will retry", "outbox_id", m.ID, "attempt", m.Attempts,
-				"retry_in", wait.String(), "err", err)
-			if rerr := h.st.RetryOutbox(context.WithoutCancel(ctx), m.ID, h.opt.Now().Add(wait), err.Error()); rerr != nil {
-				return len(done), fmt.Errorf("escalation webhook: %w", rerr)
-			}
-			continue
-		}
-		done = append(done, m.ID)
+	// All at once: the round then ends within one Timeout, well inside
+	// the hold, however many of its messages the receiver is slow on.
+	failures := make([]error, len(msgs))
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failures[i] = h.post(ctx, m)
+		}()
 	}
-	if err := h.st.MarkPublished(context.WithoutCancel(ctx), done, h.opt.Now()); err != nil {
-		return 0, fmt.Errorf("escalation webhook: %w", err)
+	wg.Wait()
+	// Outcomes are written even when the instance is stopping, so a message
+	// the receiver took is not sent again.
+	wctx := context.WithoutCancel(ctx)
+	var done []int64
+	var errs []error
+	for i, m := range msgs {
+		if failures[i] == nil {
+			done = append(done, m.ID)
+		} else if err := h.failed(ctx, m, failures[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := h.st.MarkPublished(wctx, done, h.opt.Now()); err != nil {
+		return 0, fmt.Errorf("escalation webhook: %w", errors.Join(append(errs, err)...))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return len(done), fmt.Errorf("escalation webhook: %w", err)
 	}
 	return len(done), nil
+}
+
+// failed records a failed attempt: another after the backoff, or, past the
+// attempts or the age allowed, none (the delivery is given up and kept,
+// failed, with its error).
+func (h *Webhook) failed(ctx context.Context, m store.OutboxMessage, cause error) error {
+	wctx := context.WithoutCancel(ctx)
+	now := h.opt.Now()
+	if ctx.Err() != nil {
+		// Cut short by the instance stopping, not refused by the receiver:
+		// another instance may try it at once.
+		return h.st.RetryOutbox(wctx, m.ID, now, cause.Error())
+	}
+	if m.Attempts < h.opt.MaxAttempts && now.Sub(m.CreatedAt) < h.opt.MaxAge {
+		wait := h.backoff(m.Attempts)
+		h.opt.Log.WarnContext(ctx, "escalation webhook failed; will retry", "outbox_id", m.ID, "attempt", m.Attempts,
+			"retry_in", wait.String(), "err", cause)
+		return h.st.RetryOutbox(wctx, m.ID, now.Add(wait), cause.Error())
+	}
+	if err := h.st.FailOutbox(wctx, m.ID, now, cause.Error()); err != nil {
+		return err
+	}
+	id, _ := escalationID([]byte(m.Payload))
+	h.opt.Log.ErrorContext(ctx, "escalation webhook gave up; delivery marked failed", "outbox_id", m.ID, "topic", m.Topic,
+		"escalation_id", id, "attempts", m.Attempts, "age", now.Sub(m.CreatedAt).Round(time.Second).String(), "err", cause)
+	if h.opt.GaveUp != nil {
+		h.opt.GaveUp(m.Topic)
+	}
+	return nil
 }
 
 func (h *Webhook) post(ctx context.Context, m store.OutboxMessage) error {

@@ -123,7 +123,8 @@ func (s *Referrals) SetDeadlines(ctx context.Context, id string, claimBy, decide
 }
 
 // ClaimOutbox takes up to limit unpublished messages of topic that are due
-// for an attempt at now, and holds them until hold: another consumer (on
+// for an attempt at now (and were not given up: FailOutbox), and holds them
+// until hold: another consumer (on
 // any instance) skips them meanwhile, and a consumer that dies mid-delivery
 // leaves them to be tried again after hold. It counts the attempt. It runs
 // in its own short transaction, so the delivery itself (an HTTP call) holds
@@ -134,7 +135,7 @@ func (s *Referrals) ClaimOutbox(ctx context.Context, topic string, limit int, no
 		lock = ` FOR UPDATE SKIP LOCKED`
 	}
 	ms, err := dirQueryAll(ctx, s.db, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $3
-		WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL AND topic = $1
+		WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL AND failed_at IS NULL AND topic = $1
 			AND (next_attempt_at IS NULL OR next_attempt_at <= $2) ORDER BY id LIMIT $4`+lock+`)
 		RETURNING id, topic, key, payload, created_at, published_at, attempts`,
 		[]any{topic, now, hold, limit}, func(r sqldb.Rows) (OutboxMessage, error) {
@@ -149,10 +150,25 @@ func (s *Referrals) ClaimOutbox(ctx context.Context, topic string, limit int, no
 // RetryOutbox leaves a message whose delivery failed for another attempt at
 // at, noting why it failed.
 func (s *Referrals) RetryOutbox(ctx context.Context, id int64, at time.Time, reason string) error {
+	_, err := s.db.Exec(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND published_at IS NULL`,
+		id, at, outboxReason(reason))
+	return err
+}
+
+// FailOutbox gives up a message whose delivery failed for the last time:
+// it is never claimed again, and it stays in the outbox with when it was
+// given up, its attempts and why the last one failed (unpublished, so no
+// purge deletes it). A message delivered meanwhile stays delivered.
+func (s *Referrals) FailOutbox(ctx context.Context, id int64, at time.Time, reason string) error {
+	_, err := s.db.Exec(ctx, `UPDATE outbox SET failed_at = $2, next_attempt_at = NULL, last_error = $3
+		WHERE id = $1 AND published_at IS NULL`, id, at, outboxReason(reason))
+	return err
+}
+
+// outboxReason bounds a failure's text as stored.
+func outboxReason(reason string) string {
 	if len(reason) > 500 {
 		reason = strings.ToValidUTF8(reason[:500], "")
 	}
-	_, err := s.db.Exec(ctx, `UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1 AND published_at IS NULL`,
-		id, at, reason)
-	return err
+	return reason
 }

@@ -46,6 +46,51 @@ func (s *Referrals) MarkPublished(ctx context.Context, ids []int64, at time.Time
 	return err
 }
 
+// OutboxPurgeStep is what one call of PurgeOutbox did.
+type OutboxPurgeStep struct {
+	Deleted int64 // messages deleted
+	// Last is the highest id the call examined: the next call starts after
+	// it.
+	Last int64
+	// Done: the call reached messages too recent to purge, or the end of the
+	// table; nothing further can be purged yet.
+	Done bool
+}
+
+// PurgeOutbox examines the next window messages after the id after, in id
+// order, and deletes those published before before. Unpublished messages
+// (waiting, being retried, or given up) are never deleted, whatever their
+// age. Each call is two short statements outside any transaction, so a
+// purge never holds many rows or a long transaction: the caller walks the
+// table window by window from after 0.
+//
+// The walk goes by primary key rather than by an index on published_at,
+// which every relay batch would have to maintain on the hot path: a
+// message is written with its created_at in about id order and published
+// after it, so once a window holds a message created at or after before,
+// everything beyond is too recent (Done). A purge thus reads what it
+// deletes, what is kept below it (messages not yet published), and one
+// window more.
+func (s *Referrals) PurgeOutbox(ctx context.Context, after int64, before time.Time, window int) (OutboxPurgeStep, error) {
+	var step OutboxPurgeStep
+	var examined, recent int64
+	err := s.db.QueryRow(ctx, `SELECT count(*), COALESCE(max(id), 0), count(CASE WHEN created_at >= $3 THEN 1 END)
+		FROM (SELECT id, created_at FROM outbox WHERE id > $1 ORDER BY id LIMIT $2) w`,
+		after, window, before).Scan(&examined, &step.Last, &recent)
+	if err != nil {
+		return step, err
+	}
+	if examined == 0 {
+		step.Last, step.Done = after, true
+		return step, nil
+	}
+	// A message not published (NULL) is never older than the cutoff.
+	step.Deleted, err = s.db.Exec(ctx, `DELETE FROM outbox
+		WHERE id > $1 AND id <= $2 AND published_at IS NOT NULL AND published_at < $3`, after, step.Last, before)
+	step.Done = examined < int64(window) || recent > 0
+	return step, err
+}
+
 // queuedCols are what a desk queue needs of a ticket: reading only these
 // keeps a rebuild of many thousand tickets quick.
 const queuedCols = `id, number, status, version, receiving_hospital_id, receiving_department_id,

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -224,6 +225,210 @@ func TestReferralEscalationIsRecordedOncePerDeadline(t *testing.T) {
 		es, err := st.Escalations(ctx, r.ID)
 		if err != nil || len(es) != 3 || !es[0].Due.Equal(due) || es[0].Status != referral.Submitted {
 			t.Fatalf("escalations %+v %v", es, err)
+		}
+	})
+}
+
+// outboxTestRows writes one message per key, created at the given time, and
+// returns their ids by key.
+func outboxTestRows(t *testing.T, db sqldb.DB, st *store.Referrals, rows []outboxTestRow) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	for _, r := range rows {
+		if err := st.EnqueueOutbox(ctx, "referral.changed", r.key, "{}", r.created); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := map[string]int64{}
+	rs, err := db.Query(ctx, `SELECT id, key FROM outbox`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id int64
+		var key string
+		if err := rs.Scan(&id, &key); err != nil {
+			t.Fatal(err)
+		}
+		ids[key] = id
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		switch {
+		case r.published != nil:
+			err = st.MarkPublished(ctx, []int64{ids[r.key]}, *r.published)
+		case r.failed:
+			err = st.FailOutbox(ctx, ids[r.key], r.created.Add(time.Hour), "receiver answered 500")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+type outboxTestRow struct {
+	key       string
+	created   time.Time
+	published *time.Time // nil: not (yet) delivered
+	failed    bool       // given up by its consumer
+}
+
+func outboxTestKeys(t *testing.T, db sqldb.DB) []string {
+	t.Helper()
+	rs, err := db.Query(context.Background(), `SELECT key FROM outbox ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var keys []string
+	for rs.Next() {
+		var k string
+		if err := rs.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// A purge walks the outbox in windows of the primary key, deletes in each
+// only what was published before the cutoff, and stops at the first window
+// that reaches messages too recent: unpublished messages of any age,
+// failed ones and recently published ones stay.
+func TestReferralOutboxPurgeDeletesOnlyOldPublishedMessagesInWindows(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		now := sqldb.Now()
+		cutoff := now.Add(-7 * 24 * time.Hour)
+		day := func(n int) time.Time { return now.Add(time.Duration(n) * 24 * time.Hour) }
+		at := func(n int) *time.Time { t := day(n); return &t }
+
+		rows := []outboxTestRow{
+			{key: "old-published", created: day(-10), published: at(-10)},
+			{key: "old-unpublished", created: day(-10)},
+			{key: "old-failed", created: day(-9), failed: true},
+		}
+		var purged []string
+		for i := range 12 {
+			k := fmt.Sprintf("published-8d-%02d", i)
+			rows = append(rows, outboxTestRow{key: k, created: day(-8), published: at(-8)})
+			purged = append(purged, k)
+		}
+		rows = append(rows,
+			outboxTestRow{key: "published-late", created: day(-8), published: at(-6)}, // delivered within the retention
+			outboxTestRow{key: "published-yesterday", created: day(-1), published: at(-1)},
+			outboxTestRow{key: "just-before-cutoff", created: cutoff.Add(-time.Second), published: ptr(cutoff.Add(-time.Second))},
+		)
+		for i := range 8 {
+			r := outboxTestRow{key: fmt.Sprintf("recent-%d", i), created: now}
+			if i%2 == 0 {
+				r.published = &now
+			}
+			rows = append(rows, r)
+		}
+		ids := outboxTestRows(t, db, st, rows)
+		purged = append([]string{"old-published"}, purged...)
+
+		// Windows of 5 ids: the first deletes 3 (the two unpublished stay),
+		// the next two 5 each; the fourth deletes only the message published
+		// just before the cutoff (not the one published late) and holds
+		// messages created after the cutoff, so the walk ends there.
+		var steps []store.OutboxPurgeStep
+		after := int64(0)
+		for len(steps) < 20 {
+			step, err := st.PurgeOutbox(ctx, after, cutoff, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if step.Deleted > 5 {
+				t.Fatalf("a window of 5 deleted %d", step.Deleted)
+			}
+			if step.Last <= after {
+				t.Fatalf("step after %d ended at %d", after, step.Last)
+			}
+			steps, after = append(steps, step), step.Last
+			if step.Done {
+				break
+			}
+		}
+		var deleted []int64
+		for _, s := range steps {
+			deleted = append(deleted, s.Deleted)
+		}
+		if !slices.Equal(deleted, []int64{3, 5, 5, 1}) {
+			t.Errorf("deleted per window %v, want [3 5 5 1]", deleted)
+		}
+		if last := steps[len(steps)-1].Last; last >= ids["recent-7"] {
+			t.Errorf("the walk went on to id %d: past the first window of recent messages", last)
+		}
+		purged = append(purged, "just-before-cutoff")
+		var want []string
+		for _, r := range rows {
+			if !slices.Contains(purged, r.key) {
+				want = append(want, r.key)
+			}
+		}
+		if got := outboxTestKeys(t, db); !slices.Equal(got, want) {
+			t.Errorf("kept %v\nwant %v", got, want)
+		}
+
+		// Again: nothing more to delete, and an empty window is done.
+		step, err := st.PurgeOutbox(ctx, 0, cutoff, 5)
+		if err != nil || step.Deleted != 0 {
+			t.Errorf("second purge deleted %d (%v)", step.Deleted, err)
+		}
+		step, err = st.PurgeOutbox(ctx, ids["recent-7"], cutoff, 5)
+		if err != nil || !step.Done || step.Deleted != 0 || step.Last != ids["recent-7"] {
+			t.Errorf("past the last message: %+v (%v)", step, err)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// A message given up is not claimed again; it keeps its error, and a
+// delivered message cannot be given up.
+func TestReferralOutboxFailedMessageIsNeverClaimedAgain(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewReferrals(db)
+		now := sqldb.Now()
+		for _, k := range []string{"a", "b"} {
+			if err := st.EnqueueOutbox(ctx, "hook", k, "{}", now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ms, err := st.ClaimOutbox(ctx, "hook", 10, now, now.Add(time.Minute))
+		if err != nil || len(ms) != 2 {
+			t.Fatalf("claimed %d (%v)", len(ms), err)
+		}
+		if err := st.FailOutbox(ctx, ms[0].ID, now, "receiver answered 500 Internal Server Error"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.MarkPublished(ctx, []int64{ms[1].ID}, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.FailOutbox(ctx, ms[1].ID, now, "late"); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := st.ClaimOutbox(ctx, "hook", 10, now.Add(time.Hour), now.Add(2*time.Hour)); err != nil || len(again) != 0 {
+			t.Fatalf("claimed again: %v (%v)", outboxTestIDs(again), err)
+		}
+		var failed, published int
+		var lastError string
+		if err := db.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL AND published_at IS NULL),
+			(SELECT count(*) FROM outbox WHERE published_at IS NOT NULL AND failed_at IS NULL),
+			(SELECT last_error FROM outbox WHERE id = $1)`, ms[0].ID).Scan(&failed, &published, &lastError); err != nil {
+			t.Fatal(err)
+		}
+		if failed != 1 || published != 1 || lastError != "receiver answered 500 Internal Server Error" {
+			t.Errorf("%d failed, %d published, last error %q", failed, published, lastError)
 		}
 	})
 }
