@@ -496,3 +496,94 @@ func (w *waitSampler) report(top int) string {
 	}
 	return b.String()
 }
+
+// cpuMeter reads, at its start and end, the CPU time of this process (the
+// server and its HTTP clients in the referral benchmark), of every process
+// named postgres and redis-server on this machine, and of the machine as a
+// whole, from /proc: where a phase's CPU went. Zero where /proc cannot be
+// read (another OS, another user's processes hidden).
+type cpuMeter struct {
+	at                    time.Time
+	self, pg, rd, machine time.Duration
+}
+
+func startCPU() cpuMeter {
+	m := cpuMeter{at: time.Now()}
+	m.self, m.pg, m.rd, m.machine = cpuNow()
+	return m
+}
+
+// cpuPhase is a phase's CPU in cores, per process group.
+type cpuPhase struct {
+	seconds                     float64
+	self, pg, redis, machineAll float64 // cores
+}
+
+func (m cpuMeter) stop() cpuPhase {
+	self, pg, rd, machine := cpuNow()
+	el := time.Since(m.at).Seconds()
+	if el <= 0 {
+		return cpuPhase{}
+	}
+	c := func(d time.Duration) float64 { return d.Seconds() / el }
+	return cpuPhase{seconds: el, self: c(self - m.self), pg: c(pg - m.pg), redis: c(rd - m.rd), machineAll: c(machine - m.machine)}
+}
+
+// perItem renders the phase's CPU as cores and as CPU time per item.
+func (p cpuPhase) perItem(n int, what string) string {
+	if p.seconds == 0 || n == 0 {
+		return "not measured"
+	}
+	us := func(cores float64) float64 { return cores * p.seconds / float64(n) * 1e6 }
+	return fmt.Sprintf("machine %.2f cores busy; PostgreSQL %.2f cores (%.0f µs per %s), this process %.2f cores (%.0f µs per %s), Redis %.2f cores (%.0f µs per %s)",
+		p.machineAll, p.pg, us(p.pg), what, p.self, us(p.self), what, p.redis, us(p.redis), what)
+}
+
+// cpuNow sums utime+stime of this process, of the postgres and redis-server
+// processes, and the machine's busy time (all CPUs, /proc/stat).
+func cpuNow() (self, pg, rd, machine time.Duration) {
+	ticks := func(stat string) (string, time.Duration) {
+		i, j := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+		if i < 0 || j < i {
+			return "", 0
+		}
+		f := strings.Fields(stat[j+1:])
+		if len(f) < 13 {
+			return "", 0
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		return stat[i+1 : j], time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	}
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		_, self = ticks(string(b))
+	}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		if d.Name()[0] < '0' || d.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		switch name, t := ticks(string(b)); name {
+		case "postgres":
+			pg += t
+		case "redis-server":
+			rd += t
+		}
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		for k, v := range f[1:] {
+			if k == 3 || k == 4 || k >= 7 { // idle, iowait; steal; guest (already in user)
+				continue
+			}
+			n, _ := strconv.ParseInt(v, 10, 64)
+			machine += time.Duration(n) * time.Second / 100
+		}
+	}
+	return self, pg, rd, machine
+}

@@ -443,12 +443,14 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 	}
 	waits := sampleWaits(ctx, b.watch)
+	submitCPU := startCPU()
 	pool(ctx, C, len(drafts), b.o.duration, submit, func(ctx context.Context, _, k int) error {
 		i := drafts[k]
 		t := &tickets[i]
 		doc := b.doctors[i%len(b.doctors)]
 		return b.act(ctx, doc, t, "submit", fmt.Sprintf("%s-submit-%d", run, i), map[string]any{})
 	})
+	submitCPUUse := submitCPU.stop()
 	stopProfile()
 	submitWaits := waits.report(8)
 	submitted := submit.ok
@@ -546,6 +548,8 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 	fmt.Fprintf(stdout, "- baseline rows, per ticket in one transaction (what one HTTP submit writes): %s\n", strings.Join(base.rows, "; "))
 	fmt.Fprintf(stdout, "- append-only baseline: the same without the two shared rows (day counter, audit chain head), so no two transactions wait on each other\n")
 	fmt.Fprintf(stdout, "- besides those writes the HTTP submit reads: the session with its user and roles (authentication, one statement), the ticket FOR UPDATE, the consent, the patient's home hospital and the audit chain head FOR UPDATE SKIP LOCKED; the hospitals and their pairings (the caller's reach, the route) come from the instance's directory cache (5 s) when it holds them; it opens a savepoint for the service inside the idempotency transaction and makes one Redis call for the rate limit. Its statements that nobody waits for (BEGIN, SAVEPOINT, RELEASE, the writes) are pipelined with the next one that is waited for: 7 round trips to PostgreSQL per submit; the baseline makes one per statement (8)\n\n")
+	fmt.Fprintf(stdout, "Where the CPU went (from /proc, over each phase; the server and the HTTP clients share this process):\n\n- HTTP submit phase: %s\n- baseline (same rows): %s\n- append-only baseline: %s\n\n",
+		submitCPUUse.perItem(submit.ok, "submit"), base.cpu.perItem(base.stats.ok, "transaction"), appendOnly.cpu.perItem(appendOnly.stats.ok, "transaction"))
 	fmt.Fprintf(stdout, "What the database sessions of the run were doing, sampled every 50 ms (average number of sessions in each state; the server's pool has 16 connections):\n\n- HTTP submit phase:\n%s- baseline (same rows):\n%s- append-only baseline:\n%s\n",
 		submitWaits, base.waits, appendOnly.waits)
 	if b.o.cpuprofile != "" {
@@ -625,6 +629,7 @@ type baselineResult struct {
 	stats *stepStats
 	rows  []string
 	waits string
+	cpu   cpuPhase
 }
 
 // baselineSchema holds copies of the tables one submit writes, with their
@@ -689,6 +694,7 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 	}
 	answer := strings.Repeat("x", 1800) // the stored JSON answer of a submit is about this long
 	waits := sampleWaits(ctx, b.watch)
+	cpu := startCPU()
 	pool(ctx, b.o.clients, b.o.tickets, b.o.duration, res.stats, func(ctx context.Context, _, i int) error {
 		now := time.Now().UTC()
 		id := uuid.Must(uuid.NewV7()).String()
@@ -754,6 +760,7 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 			return err
 		})
 	})
+	res.cpu = cpu.stop()
 	res.waits = waits.report(5)
 	return res
 }
