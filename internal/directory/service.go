@@ -35,6 +35,7 @@ type Service struct {
 	store Store
 	audit audit.Recorder
 	now   func() time.Time
+	zones Zones
 }
 
 // NewService builds the directory service. Changes and their audit rows are
@@ -606,15 +607,11 @@ func (s *Service) today(ctx context.Context, hospitalID string) string {
 	if h, err := s.store.Hospital(ctx, hospitalID); err == nil && h.TimeZone != "" {
 		zone = h.TimeZone
 	}
-	return dayIn(s.now(), zone)
+	return s.dayIn(s.now(), zone)
 }
 
-func dayIn(t time.Time, zone string) string {
-	loc, err := time.LoadLocation(zone)
-	if err != nil {
-		loc, _ = time.LoadLocation(DefaultTimeZone)
-	}
-	return t.In(loc).Format(time.DateOnly)
+func (s *Service) dayIn(t time.Time, zone string) string {
+	return t.In(s.zones.Location(zone)).Format(time.DateOnly)
 }
 
 // Reach is the set of hospitals whose data a user of hospitalID may see: its
@@ -630,7 +627,7 @@ func (s *Service) Reach(ctx context.Context, hospitalID string) (map[string]bool
 	if err != nil {
 		return nil, err
 	}
-	today := dayIn(s.now(), h.TimeZone)
+	today := s.dayIn(s.now(), h.TimeZone)
 	for _, pr := range pairs {
 		if pr.OpenOn(today) {
 			reach[pr.Partner(h.ID)] = true

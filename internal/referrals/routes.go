@@ -15,6 +15,7 @@ import (
 type DirectoryRoutes struct {
 	store directory.Store
 	now   func() time.Time
+	zones directory.Zones
 }
 
 var _ referral.Pairings = (*DirectoryRoutes)(nil)
@@ -50,11 +51,7 @@ func (d *DirectoryRoutes) Partners(ctx context.Context, hospitalID string) ([]st
 	if err != nil {
 		return nil, err
 	}
-	loc, err := time.LoadLocation(h.TimeZone)
-	if err != nil {
-		loc = china
-	}
-	today := d.now().In(loc).Format(time.DateOnly)
+	today := d.now().In(d.zones.Location(h.TimeZone)).Format(time.DateOnly)
 	pairs, err := d.store.PairingsOf(ctx, h.ID)
 	if err != nil {
 		return nil, err
