@@ -6,9 +6,9 @@
 // whether the people and departments a request names work at the target
 // hospital, and whether a patient is within the caller's reach.
 //
-// Joining a session's media (the join token, WebSocket signalling, the relay)
-// belongs to package signaling; it records who was connected when through
-// Joined and Left here, which attendance is merged from.
+// Joining a session's media (who may join, the join token) belongs to
+// package rtc, whose room hooks write who was connected when (the presence
+// rows); Attendance here merges them.
 package consults
 
 import (
@@ -43,10 +43,7 @@ type Store interface {
 	AddAddendum(ctx context.Context, a consult.Addendum) (consult.Addendum, error)
 	Addenda(ctx context.Context, sessionID string) ([]consult.Addendum, error)
 	SessionEscalations(ctx context.Context, sessionID string) ([]consult.Escalation, error)
-	RecordJoin(ctx context.Context, p consult.Presence, instance string) (string, error)
-	RecordLeave(ctx context.Context, id string, at time.Time) error
 	Presence(ctx context.Context, sessionID string) ([]consult.Presence, error)
-	PresenceOwner(ctx context.Context, id string) (sessionID, userID string, err error)
 
 	CreateSlot(ctx context.Context, s consult.ClinicSlot) error
 	Slot(ctx context.Context, id string) (consult.ClinicSlot, error)
@@ -94,8 +91,6 @@ const (
 	ActionList          = "consult.list"
 	ActionAddendum      = "consult.addendum"
 	ActionDraftReferral = "consult.draft_referral"
-	ActionJoin          = "consult.join"
-	ActionLeave         = "consult.leave"
 	ActionSlotPublish   = "clinic_slot.publish"
 	ActionSlotCancel    = "clinic_slot.cancel"
 )
@@ -702,62 +697,6 @@ func (s *Service) DraftReferral(ctx context.Context, p auth.Principal, id string
 }
 
 // ---- Presence and attendance ----
-
-// Joined records that p connected to session id (the signalling layer calls
-// it when a participant joins) and returns the connection's id for Left.
-func (s *Service) Joined(ctx context.Context, p auth.Principal, id string) (string, error) {
-	var presence string
-	err := s.db.InTx(ctx, func(ctx context.Context) error {
-		x, err := s.store.Session(ctx, id)
-		if err != nil {
-			return err
-		}
-		if consult.SideOf(x, p) == consult.NoSide {
-			return sessionNotParty(x)
-		}
-		pr, err := consult.Join(x, p, s.now())
-		if err != nil {
-			return err
-		}
-		// No server instance holds a connection recorded here, so none
-		// confirms it and the presence sweep leaves it to Left.
-		if presence, err = s.store.RecordJoin(ctx, pr, ""); err != nil {
-			return err
-		}
-		return s.recordSession(ctx, p, ActionJoin, x, "connection "+presence)
-	})
-	if err := s.finish(ctx, p, err); err != nil {
-		return "", err
-	}
-	return presence, nil
-}
-
-// Left closes connection presenceID of session id, which p opened; closing
-// it twice keeps the first time.
-func (s *Service) Left(ctx context.Context, p auth.Principal, id, presenceID string) error {
-	err := s.db.InTx(ctx, func(ctx context.Context) error {
-		x, err := s.store.Session(ctx, id)
-		if err != nil {
-			return err
-		}
-		if consult.SideOf(x, p) == consult.NoSide {
-			return sessionNotParty(x)
-		}
-		// Only the one who joined closes the connection, of this session.
-		session, user, err := s.store.PresenceOwner(ctx, presenceID)
-		if err != nil {
-			return err
-		}
-		if session != x.ID || user != p.UserID {
-			return apperr.ErrNotFound
-		}
-		if err := s.store.RecordLeave(ctx, presenceID, s.now()); err != nil {
-			return err
-		}
-		return s.recordSession(ctx, p, ActionLeave, x, "connection "+presenceID)
-	})
-	return s.finish(ctx, p, err)
-}
 
 // Attendance returns who attended session id while it was live, one line per
 // person, merged from their connections (reconnects bridged); empty before

@@ -68,13 +68,3 @@ func (c *Consults) DepartmentHospital(ctx context.Context, departmentID string) 
 	err := c.db.QueryRow(ctx, `SELECT hospital_id FROM departments WHERE id = $1`, departmentID).Scan(&h)
 	return h, dirNotFound(err)
 }
-
-// PresenceOwner returns the session and user of connection id, or
-// apperr.ErrNotFound, so that only the one who joined closes a connection.
-func (c *Consults) PresenceOwner(ctx context.Context, id string) (sessionID, userID string, err error) {
-	if !apperr.IsID(id) {
-		return "", "", apperr.ErrNotFound
-	}
-	err = c.db.QueryRow(ctx, `SELECT session_id, user_id FROM consult_presence WHERE id = $1`, id).Scan(&sessionID, &userID)
-	return sessionID, userID, dirNotFound(err)
-}
