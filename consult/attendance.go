@@ -4,9 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"time"
-
-	"duikou/internal/apperr"
-	"duikou/internal/auth"
 )
 
 // Presence is one connection of one user to a session: joined, and left
@@ -17,31 +14,6 @@ type Presence struct {
 	HospitalID string     `json:"hospital_id"`
 	JoinedAt   time.Time  `json:"joined_at"`
 	LeftAt     *time.Time `json:"left_at"`
-}
-
-// Join records p joining session s at now. Anyone of the session's hospitals
-// may join a scheduled (waiting room) or live session; only time while it is
-// live counts (MergeAttendance clips to it).
-func Join(s Session, p auth.Principal, now time.Time) (Presence, error) {
-	if SideOf(s, p) == NoSide {
-		return Presence{}, apperr.ErrNotFound
-	}
-	if s.Status != Scheduled && s.Status != Live {
-		return Presence{}, apperr.Conflict("cannot join " + article(s.Status) + " session")
-	}
-	return Presence{SessionID: s.ID, UserID: p.UserID, HospitalID: p.HospitalID, JoinedAt: now}, nil
-}
-
-// Leave closes a connection at now; closing a closed one is a no-op.
-func Leave(pr Presence, now time.Time) Presence {
-	if pr.LeftAt != nil {
-		return pr
-	}
-	if now.Before(pr.JoinedAt) {
-		now = pr.JoinedAt
-	}
-	pr.LeftAt = &now
-	return pr
 }
 
 // Attendance is one person's attendance of a session, from all their

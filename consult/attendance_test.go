@@ -1,12 +1,9 @@
 package consult
 
 import (
-	"errors"
 	"reflect"
 	"testing"
 	"time"
-
-	"duikou/internal/apperr"
 )
 
 func TestMergeAttendance(t *testing.T) {
@@ -72,39 +69,5 @@ func TestMergeAttendance(t *testing.T) {
 	want := []HospitalAttendance{{countyID, 1, time.Hour}, {guestID, 2, 50 * time.Minute}}
 	if got := ByHospital(lines); !reflect.DeepEqual(got, want) {
 		t.Errorf("by hospital %+v, want %+v", got, want)
-	}
-}
-
-func TestJoinAndLeave(t *testing.T) {
-	round := inState(TeachingRound, Live)
-	for _, p := range []struct {
-		name string
-		err  error
-	}{{"guest", nil}, {"outsider", apperr.ErrNotFound}} {
-		who := guestDoctor
-		if p.name == "outsider" {
-			who = outsider
-		}
-		pr, err := Join(round, who, now)
-		if !errors.Is(err, p.err) {
-			t.Errorf("%s joins: %v, want %v", p.name, err, p.err)
-		}
-		if err == nil && (pr.UserID != who.UserID || pr.HospitalID != guestID || !pr.JoinedAt.Equal(now) || pr.LeftAt != nil) {
-			t.Errorf("presence %+v", pr)
-		}
-	}
-	if _, err := Join(inState(TeachingRound, Ended), guestDoctor, now); !errors.Is(err, apperr.ErrConflict) {
-		t.Errorf("joining an ended round: %v", err)
-	}
-	pr, _ := Join(inState(TeachingRound, Scheduled), reqDoctor, now)
-	out := Leave(pr, now.Add(time.Minute))
-	if !out.LeftAt.Equal(now.Add(time.Minute)) {
-		t.Errorf("left at %v", out.LeftAt)
-	}
-	if again := Leave(out, now.Add(time.Hour)); !again.LeftAt.Equal(*out.LeftAt) {
-		t.Errorf("leaving twice moved the time to %v", again.LeftAt)
-	}
-	if early := Leave(pr, now.Add(-time.Minute)); !early.LeftAt.Equal(pr.JoinedAt) {
-		t.Errorf("a clock step back gave a negative stay: %v", early.LeftAt)
 	}
 }
