@@ -178,8 +178,10 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	// deliveries) is purged of published messages by the leader alone. A
 	// Config built in code without a retention (tests) gets the default.
 	purge := referrals.NewOutboxPurge(store.NewReferrals(a.DB), referrals.PurgeOptions{Retention: a.cfg.OutboxRetention, Log: a.log})
+	// Login sessions that ended long ago are purged the same way.
+	sessionPurge := auth.NewSessionPurge(store.NewUsers(a.DB), auth.PurgeOptions{Log: a.log})
 	watcher := referrals.NewWatcher(a.DB, store.NewReferrals(a.DB), s.audit, lease, deadlines,
-		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher, purge,
+		referrals.WatcherOptions{Webhook: webhook, Log: a.log, Sources: []referrals.Source{sessionWatcher, purge, sessionPurge,
 			rtc.NewPresenceSweep(a.DB, store.NewConsults(a.DB), s.audit, rtc.SweepOptions{Log: a.log})}})
 	watching := make(chan struct{})
 	go func() {

@@ -21,7 +21,10 @@ type Users struct {
 // NewUsers returns the user store on db.
 func NewUsers(db sqldb.DB) *Users { return &Users{db: db} }
 
-var _ auth.Store = (*Users)(nil)
+var (
+	_ auth.Store      = (*Users)(nil)
+	_ auth.PurgeStore = (*Users)(nil)
+)
 
 // InTx runs fn in a transaction (joining the one in ctx, if any).
 func (s *Users) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
@@ -393,6 +396,23 @@ func (s *Users) RevokeUserSessions(ctx context.Context, userID, keep string, at 
 	}
 	n, err := s.db.Exec(ctx, q, args...)
 	return int(n), err
+}
+
+// PurgeSessions deletes up to limit sessions whose absolute expiry is
+// before before, oldest first, in one statement, and returns how many it
+// deleted: fewer than limit means nothing older is left.
+//
+// A session has ended by its expires_at however it ended (a logout, a
+// revocation or the idle timeout only end it sooner), so a session
+// expiring before before has ended before it too, and only expires_at,
+// which the index sessions_expires orders, needs to be read; a session
+// that ended early is kept at most its absolute lifetime longer. The
+// statement deletes by primary key what the index finds, so two purges at
+// once delete each row once, and a purge never holds many rows or a long
+// transaction.
+func (s *Users) PurgeSessions(ctx context.Context, before time.Time, limit int) (int64, error) {
+	return s.db.Exec(ctx, `DELETE FROM sessions WHERE id IN (
+		SELECT id FROM sessions WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)`, before, limit)
 }
 
 // nullable stores "" as NULL, for optional references.

@@ -454,3 +454,95 @@ func TestUsersSessionWithUser(t *testing.T) {
 		}
 	})
 }
+
+// TestUsersPurgeSessions: a statement deletes at most its limit of the
+// sessions whose absolute expiry is before the cutoff, oldest first, and
+// never one expiring later, revoked or not.
+func TestUsersPurgeSessions(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		s := store.NewUsers(db)
+		u := usersSample(usersHospital(t, db), "zhao.lei", auth.CountyDoctor)
+		if err := s.CreateUser(ctx, u, "h"); err != nil {
+			t.Fatal(err)
+		}
+		now := sqldb.Now()
+		cutoff := now.Add(-30 * 24 * time.Hour)
+		ago := func(d time.Duration) time.Time { return cutoff.Add(-d) }
+		sessions := []struct {
+			name    string
+			expires time.Time
+			revoked *time.Time
+			purged  bool
+		}{
+			{name: "expired-long-ago", expires: ago(20 * 24 * time.Hour), purged: true},
+			{name: "revoked-long-ago", expires: ago(10 * 24 * time.Hour), revoked: ptr(ago(10*24*time.Hour + 11*time.Hour)), purged: true},
+			{name: "expired-before-cutoff", expires: ago(time.Hour), purged: true},
+			{name: "just-before-cutoff", expires: ago(time.Microsecond), purged: true},
+			{name: "at-cutoff", expires: cutoff},
+			// Revoked before the cutoff but expiring after it: kept until its
+			// absolute expiry passes the cutoff (at most a lifetime later).
+			{name: "revoked-before-cutoff-expiring-after", expires: cutoff.Add(time.Hour), revoked: ptr(ago(time.Hour))},
+			{name: "revoked-yesterday", expires: now.Add(-12 * time.Hour), revoked: ptr(now.Add(-24 * time.Hour))},
+			{name: "expired-yesterday", expires: now.Add(-24 * time.Hour)},
+			{name: "live", expires: now.Add(6 * time.Hour)},
+		}
+		ids := map[string]string{}
+		for i, c := range sessions {
+			id := usersNewID()
+			ids[id] = c.name
+			created := c.expires.Add(-12 * time.Hour)
+			h := sha256.Sum256([]byte(c.name))
+			sess := auth.Session{ID: id, UserID: u.ID, CreatedAt: created, LastSeenAt: created, ExpiresAt: c.expires,
+				ClientAddr: fmt.Sprintf("10.0.0.%d", i), UserAgent: "test"}
+			if err := s.CreateSession(ctx, sess, h[:]); err != nil {
+				t.Fatal(err)
+			}
+			if c.revoked != nil {
+				if err := s.RevokeSession(ctx, id, *c.revoked); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		left := func() map[string]bool {
+			t.Helper()
+			rows, err := db.Query(ctx, `SELECT id FROM sessions`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			out := map[string]bool{}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				out[ids[id]] = true
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+
+		// Statements of 3: the first takes the three oldest, the second the
+		// fourth and finds nothing more, the third deletes nothing.
+		for i, want := range []int64{3, 1, 0} {
+			n, err := s.PurgeSessions(ctx, cutoff, 3)
+			if err != nil || n != want {
+				t.Fatalf("purge %d = %d, %v; want %d", i+1, n, err, want)
+			}
+			if i == 0 {
+				if got := left(); got["expired-long-ago"] || got["revoked-long-ago"] || got["expired-before-cutoff"] || !got["just-before-cutoff"] {
+					t.Errorf("first purge left %v; want the three oldest gone", got)
+				}
+			}
+		}
+		got := left()
+		for _, c := range sessions {
+			if got[c.name] == c.purged {
+				t.Errorf("%s: left %v, want purged %v", c.name, got[c.name], c.purged)
+			}
+		}
+	})
+}
