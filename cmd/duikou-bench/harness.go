@@ -542,21 +542,8 @@ func (p cpuPhase) perItem(n int, what string) string {
 // cpuNow sums utime+stime of this process, of the postgres and redis-server
 // processes, and the machine's busy time (all CPUs, /proc/stat).
 func cpuNow() (self, pg, rd, machine time.Duration) {
-	ticks := func(stat string) (string, time.Duration) {
-		i, j := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
-		if i < 0 || j < i {
-			return "", 0
-		}
-		f := strings.Fields(stat[j+1:])
-		if len(f) < 13 {
-			return "", 0
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		return stat[i+1 : j], time.Duration(ut+st) * time.Second / 100 // USER_HZ
-	}
 	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
-		_, self = ticks(string(b))
+		_, self = statCPU(string(b))
 	}
 	dirs, _ := os.ReadDir("/proc")
 	for _, d := range dirs {
@@ -567,7 +554,7 @@ func cpuNow() (self, pg, rd, machine time.Duration) {
 		if err != nil {
 			continue
 		}
-		switch name, t := ticks(string(b)); name {
+		switch name, t := statCPU(string(b)); name {
 		case "postgres":
 			pg += t
 		case "redis-server":
@@ -586,4 +573,21 @@ func cpuNow() (self, pg, rd, machine time.Duration) {
 		}
 	}
 	return self, pg, rd, machine
+}
+
+// statCPU reads a /proc/<pid>/stat line: the command name and the CPU
+// time (user + system) the process has used.
+func statCPU(stat string) (string, time.Duration) {
+	i, j := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+	if i < 0 || j < i {
+		return "", 0
+	}
+	// Fields after the command name (which may hold spaces) start at ')'.
+	f := strings.Fields(stat[j+1:])
+	if len(f) < 13 {
+		return "", 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return stat[i+1 : j], time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }

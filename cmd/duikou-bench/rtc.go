@@ -215,12 +215,8 @@ func (c *child) cpu() time.Duration {
 	if err != nil {
 		return 0
 	}
-	// Fields after the command name (which may hold spaces) start at ')'.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
+	_, t := statCPU(string(b))
+	return t
 }
 
 // rss is the process's resident memory, bytes.
