@@ -23,6 +23,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -226,8 +227,12 @@ type Peer struct {
 	awaiting  bool // an offer is out, its answer not yet in
 	again     bool // something changed while awaiting: offer again after the answer
 	restart   bool // the next offer restarts ICE
-	early     []webrtc.ICECandidateInit
-	closed    bool
+	// restarting: the offer out restarts ICE. Its answer carries new ICE
+	// credentials; one with the old ones answers an offer rolled back
+	// before it (see RestartICE) and is dropped.
+	restarting bool
+	early      []webrtc.ICECandidateInit
+	closed     bool
 }
 
 // ErrClosed is returned for a peer or session already closed.
@@ -592,6 +597,7 @@ func (p *Peer) negotiateLocked() {
 	}
 	p.awaiting = true
 	p.again = false
+	p.restarting = opts != nil
 	p.sig.Offer(offer.SDP)
 }
 
@@ -606,10 +612,19 @@ func (p *Peer) Answer(sdp string) error {
 	if !p.awaiting {
 		return errors.New("sfu: no offer awaits an answer")
 	}
+	if p.restarting {
+		if rd := p.pc.RemoteDescription(); rd != nil && iceUfrag(rd.SDP) == iceUfrag(sdp) {
+			// The answer to the offer RestartICE rolled back, arriving
+			// after it: applied to the restart offer it would pair the new
+			// credentials with the old and the path would never come up.
+			// The restart offer's own answer is still to come.
+			return nil
+		}
+	}
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return err
 	}
-	p.awaiting = false
+	p.awaiting, p.restarting = false, false
 	fresh := p.fresh
 	p.fresh = nil
 	for _, f := range fresh {
@@ -658,6 +673,16 @@ func (p *Peer) RestartICE() {
 		}
 	}
 	p.negotiateLocked()
+}
+
+// iceUfrag is the first ICE username fragment of sdp ("" when none).
+func iceUfrag(sdp string) string {
+	for _, l := range strings.Split(sdp, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimRight(l, "\r"), "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // Resend offers again when the client may have lost the outstanding offer
