@@ -649,7 +649,11 @@ func (p *Peer) AddCandidate(c webrtc.ICECandidateInit) error {
 	if p.closed {
 		return ErrClosed
 	}
-	if p.pc.RemoteDescription() == nil {
+	// During an ICE restart the client's new candidates can overtake its
+	// answer (it trickles them as it gathers): added now they would go to
+	// the old ICE generation, which the answer then discards, and the new
+	// path would have none. They wait for the answer, as the first ones do.
+	if p.pc.RemoteDescription() == nil || p.restarting {
 		if len(p.early) >= 64 {
 			return errors.New("sfu: too many candidates before the answer")
 		}
