@@ -35,24 +35,36 @@ func GenesisHash() []byte { return make([]byte, HashSize) }
 func ChainHash(prev []byte, e Entry) []byte {
 	h := sha256.New()
 	h.Write(prev)
-	var lenBuf [4]byte
-	field := func(s string) {
-		binary.BigEndian.PutUint32(lenBuf[:], uint32(len(s)))
-		h.Write(lenBuf[:])
-		h.Write([]byte(s))
-	}
-	field(strconv.Itoa(e.Chain))
-	field(strconv.FormatInt(e.ChainSeq, 10))
-	field(e.At.UTC().Format(sqldb.TimeFormat))
-	field(e.ActorID)
-	field(e.ActorHospitalID)
-	field(e.Action)
-	field(e.ResourceType)
-	field(e.ResourceID)
-	field(e.PatientID)
-	field(string(e.Outcome))
-	field(e.RequestID)
-	field(e.ClientAddr)
-	field(e.Detail)
+	h.Write(LinkEncoding(e.Chain, e.ChainSeq))
+	h.Write(ContentEncoding(e))
 	return h.Sum(nil)
+}
+
+// LinkEncoding is the part of the hashed bytes that places a row in its
+// chain: chain and chain_seq, as ChainHash writes them.
+func LinkEncoding(chain int, chainSeq int64) []byte {
+	var b []byte
+	b = appendField(b, strconv.Itoa(chain))
+	return appendField(b, strconv.FormatInt(chainSeq, 10))
+}
+
+// ContentEncoding is the rest of the hashed bytes, every field after
+// chain_seq, as ChainHash writes them. It does not depend on where the row
+// lands in its chain, so it can be computed before the chain is known: the
+// PostgreSQL store sends it with the statement that claims a head and
+// finishes the hash there (SHA-256 of the head's hash, the link fields
+// encoded alike, and these bytes).
+func ContentEncoding(e Entry) []byte {
+	b := make([]byte, 0, 256)
+	for _, f := range []string{e.At.UTC().Format(sqldb.TimeFormat), e.ActorID, e.ActorHospitalID, e.Action,
+		e.ResourceType, e.ResourceID, e.PatientID, string(e.Outcome), e.RequestID, e.ClientAddr, e.Detail} {
+		b = appendField(b, f)
+	}
+	return b
+}
+
+// appendField writes s as its length (4 bytes, big-endian) and its bytes.
+func appendField(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
 }

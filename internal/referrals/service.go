@@ -224,6 +224,11 @@ func (s *Service) Edit(ctx context.Context, p auth.Principal, id string, version
 	if errors.As(err, &np) {
 		return referral.Referral{}, s.denied(ctx, p, np.r)
 	}
+	if errors.Is(err, sqldb.ErrRowChanged) {
+		// The database's own guard on the ticket's version (store
+		// Referrals.Update), reported by the commit.
+		return referral.Referral{}, apperr.ErrStale
+	}
 	if err != nil {
 		return referral.Referral{}, err
 	}
@@ -380,6 +385,11 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 	var np notParty
 	if errors.As(err, &np) {
 		return referral.Referral{}, s.denied(ctx, p, np.r)
+	}
+	if errors.Is(err, sqldb.ErrRowChanged) {
+		// The database's own guard on the ticket's version (store
+		// Referrals.Update), reported by the commit.
+		return referral.Referral{}, apperr.ErrStale
 	}
 	if err != nil {
 		return referral.Referral{}, err

@@ -403,6 +403,8 @@ func pgErr(err error) error {
 			return fmt.Errorf("%w: %s", ErrUniqueViolation, pe.ConstraintName)
 		case "40001", "40P01":
 			return fmt.Errorf("%w: %s", ErrSerialization, pe.Message)
+		case "DK412":
+			return fmt.Errorf("%w: %s", ErrRowChanged, pe.Message)
 		}
 	}
 	return err

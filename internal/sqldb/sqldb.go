@@ -46,6 +46,12 @@ var ErrUniqueViolation = errors.New("sqldb: unique constraint violated")
 // (serialization failure, deadlock, SQLite busy).
 var ErrSerialization = errors.New("sqldb: transaction conflict, retry")
 
+// ErrRowChanged is a guarded write's verdict given by the database: the row
+// it was to change is no longer the one its writer read (the expect_one
+// function of migration 0017 raised it). Such a write is held back and sent
+// with the transaction's commit, so the verdict comes from the commit.
+var ErrRowChanged = errors.New("sqldb: the row changed since it was read")
+
 // Rows is the result of Query. Close must be called.
 type Rows interface {
 	Next() bool

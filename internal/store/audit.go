@@ -36,25 +36,59 @@ func scanAuditEntry(row sqldb.Row, e *audit.Entry) error {
 		&e.Detail, &e.PrevHash, &e.Hash)
 }
 
-// claimFreeHead takes the head of the first chain, starting at the preferred
-// one, that no other transaction holds. Rows this transaction already locked
-// are not skipped, so a transaction that appends again keeps to its chain
-// whenever its preferred one is busy. Nothing comes back only when every
-// chain is held by others.
-var claimFreeHead = fmt.Sprintf(`SELECT chain, chain_seq, hash FROM audit_heads
-	WHERE chain >= 0 AND chain < %[1]d
-	ORDER BY (chain - $1 + %[1]d) %% %[1]d
-	LIMIT 1 FOR UPDATE SKIP LOCKED`, audit.Chains)
+// appendRow is the PostgreSQL append: one statement claims a chain's head,
+// moves it, and inserts the row linked to the row before it, hashing in the
+// database. $1 is the preferred chain, $2 the entry's content encoding
+// (audit.ContentEncoding), $3… the row's fields.
+//
+// The head is the first chain, starting at the preferred one, that no other
+// transaction holds (SKIP LOCKED); rows this transaction already locked are
+// not skipped, so a transaction that appends again keeps to its chain. When
+// every chain is held by others it waits for the preferred one: it then
+// holds no head itself, or one would have been found, so waiting cannot
+// close a cycle of appends. Under READ COMMITTED the UPDATE works on the
+// head's latest committed version once it holds the lock, so the link and
+// the hash follow the row committed last, whatever the statement's
+// snapshot saw. The chain is picked in a materialized CTE joined to the
+// UPDATE, not in a subquery of its WHERE: when the head had moved since the
+// statement's snapshot, PostgreSQL rechecks the UPDATE's condition on the
+// latest version, and with the pick inside that condition the recheck
+// could pick again, land on another chain and update nothing (seen with 32
+// concurrent appenders). The hash is audit.ChainHash: SHA-256 over the previous
+// hash, chain and chain_seq (each as a 4-byte big-endian length and its
+// digits, as LinkEncoding writes them) and the content encoding.
+//
+// The row's chain, chain_seq and hashes are read from the moved head by
+// scalar subqueries, so a missing head (migration 0004 seeds every one)
+// fails the statement on their NOT NULL columns instead of dropping the
+// row.
+var appendRow = fmt.Sprintf(`WITH pick AS MATERIALIZED (
+	SELECT COALESCE((SELECT chain FROM audit_heads WHERE chain >= 0 AND chain < %[1]d
+		ORDER BY (chain - $1 + %[1]d) %% %[1]d LIMIT 1 FOR UPDATE SKIP LOCKED), $1) AS chain
+), moved AS (
+	UPDATE audit_heads h SET chain_seq = h.chain_seq + 1, prev_hash = h.hash,
+		hash = sha256(h.hash
+			|| int4send(octet_length(h.chain::text)) || convert_to(h.chain::text, 'UTF8')
+			|| int4send(octet_length((h.chain_seq + 1)::text)) || convert_to((h.chain_seq + 1)::text, 'UTF8')
+			|| $2::bytea)
+	FROM pick WHERE h.chain = pick.chain
+	RETURNING h.chain, h.chain_seq, h.prev_hash, h.hash
+)
+INSERT INTO audit_log (chain, chain_seq, at, actor_id, actor_hospital_id, action, resource_type, resource_id,
+	patient_id, outcome, request_id, client_addr, detail, prev_hash, hash)
+VALUES ((SELECT chain FROM moved), (SELECT chain_seq FROM moved), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+	(SELECT prev_hash FROM moved), (SELECT hash FROM moved))`, audit.Chains)
 
 // Append writes e as the next row of a chain inside ctx's transaction, or
 // its own. The chain's head row is locked until the transaction ends, so
 // rows of one chain are numbered and linked one after another.
 //
-// On PostgreSQL this is one round trip inside the caller's transaction:
-// claim a head; the statement that inserts the row and moves the head is
-// sent with the transaction's next one.
-// SQLite write transactions are exclusive already, so the preferred chain is
-// used as it is.
+// On PostgreSQL the append is one statement that nobody waits for: it goes
+// to the server with the transaction's next statement or its commit, and
+// the database picks the chain and computes the hash (appendRow), so e's
+// Seq, Chain, ChainSeq and hashes are not known here. SQLite write
+// transactions are exclusive already, so there the preferred chain is used
+// as it is, hashed here.
 func (s *AuditLog) Append(ctx context.Context, e *audit.Entry) error {
 	// Inside the caller's transaction the row needs no savepoint of its own:
 	// it commits or rolls back with the change it records.
@@ -63,6 +97,14 @@ func (s *AuditLog) Append(ctx context.Context, e *audit.Entry) error {
 		inTx = func(ctx context.Context, fn func(context.Context) error) error { return fn(ctx) }
 	}
 	return inTx(ctx, func(ctx context.Context) error {
+		if s.db.Dialect() == sqldb.Postgres {
+			if err := s.db.ExecLater(ctx, nil, appendRow, e.Chain, audit.ContentEncoding(*e), e.At, e.ActorID,
+				e.ActorHospitalID, e.Action, e.ResourceType, e.ResourceID, e.PatientID, string(e.Outcome), e.RequestID,
+				e.ClientAddr, e.Detail); err != nil {
+				return fmt.Errorf("append audit row: %w", err)
+			}
+			return nil
+		}
 		head, err := s.lockHead(ctx, e.Chain)
 		if err != nil {
 			return fmt.Errorf("lock audit chain head: %w", err)
@@ -78,22 +120,12 @@ func (s *AuditLog) Append(ctx context.Context, e *audit.Entry) error {
 	})
 }
 
-func (s *AuditLog) lockHead(ctx context.Context, preferred int) (audit.Head, error) {
+// lockHead reads the head of chain on SQLite, creating it should it be
+// missing.
+func (s *AuditLog) lockHead(ctx context.Context, chain int) (audit.Head, error) {
 	var h audit.Head
-	if s.db.Dialect() == sqldb.Postgres {
-		err := s.db.QueryRow(ctx, claimFreeHead, preferred).Scan(&h.Chain, &h.ChainSeq, &h.Hash)
-		if !errors.Is(err, sqldb.ErrNoRows) {
-			return h, err
-		}
-		// Every chain is busy (or the heads are missing): wait for ours.
-		// This transaction holds no head yet, or one would have come back,
-		// so waiting cannot close a cycle of audit appends.
-	}
-	lock := `SELECT chain, chain_seq, hash FROM audit_heads WHERE chain = $1`
-	if s.db.Dialect() == sqldb.Postgres {
-		lock += ` FOR UPDATE`
-	}
-	err := s.db.QueryRow(ctx, lock, preferred).Scan(&h.Chain, &h.ChainSeq, &h.Hash)
+	const read = `SELECT chain, chain_seq, hash FROM audit_heads WHERE chain = $1`
+	err := s.db.QueryRow(ctx, read, chain).Scan(&h.Chain, &h.ChainSeq, &h.Hash)
 	if !errors.Is(err, sqldb.ErrNoRows) {
 		return h, err
 	}
@@ -101,37 +133,24 @@ func (s *AuditLog) lockHead(ctx context.Context, preferred int) (audit.Head, err
 	// than fail. Should rows of the chain exist, the insert that follows
 	// fails on (chain, chain_seq) and Verify reports the missing head.
 	if _, err := s.db.Exec(ctx, `INSERT INTO audit_heads (chain, chain_seq, hash) VALUES ($1, 0, $2)
-		ON CONFLICT (chain) DO NOTHING`, preferred, audit.GenesisHash()); err != nil {
+		ON CONFLICT (chain) DO NOTHING`, chain, audit.GenesisHash()); err != nil {
 		return h, err
 	}
-	err = s.db.QueryRow(ctx, lock, preferred).Scan(&h.Chain, &h.ChainSeq, &h.Hash)
+	err = s.db.QueryRow(ctx, read, chain).Scan(&h.Chain, &h.ChainSeq, &h.Hash)
 	return h, err
 }
 
+// insert writes e and moves its chain's head (SQLite).
 func (s *AuditLog) insert(ctx context.Context, e *audit.Entry) error {
-	args := []any{e.Chain, e.ChainSeq, e.At, e.ActorID, e.ActorHospitalID, e.Action, e.ResourceType,
-		e.ResourceID, e.PatientID, string(e.Outcome), e.RequestID, e.ClientAddr, e.Detail, e.PrevHash, e.Hash}
-	const insertRow = `INSERT INTO audit_log (chain, chain_seq, at, actor_id, actor_hospital_id, action,
+	if err := s.db.QueryRow(ctx, `INSERT INTO audit_log (chain, chain_seq, at, actor_id, actor_hospital_id, action,
 		resource_type, resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`
-	if s.db.Dialect() == sqldb.Postgres {
-		// One statement for the row and the head.
-		const moveAndInsert = `WITH moved AS (
-			UPDATE audit_heads SET chain_seq = $2, hash = $15 WHERE chain = $1
-		) `
-		if sqldb.InTransaction(ctx) {
-			// Inside the change's transaction nobody waits for the row:
-			// it goes with the transaction's next statement or its
-			// commit, and Seq stays unknown (0).
-			return s.db.ExecLater(ctx, nil, moveAndInsert+strings.TrimSuffix(insertRow, " RETURNING seq"), args...)
-		}
-		return s.db.QueryRow(ctx, moveAndInsert+insertRow, args...).Scan(&e.Seq)
-	}
-	if err := s.db.QueryRow(ctx, insertRow, args...).Scan(&e.Seq); err != nil {
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`,
+		e.Chain, e.ChainSeq, e.At, e.ActorID, e.ActorHospitalID, e.Action, e.ResourceType, e.ResourceID, e.PatientID,
+		string(e.Outcome), e.RequestID, e.ClientAddr, e.Detail, e.PrevHash, e.Hash).Scan(&e.Seq); err != nil {
 		return err
 	}
-	_, err := s.db.Exec(ctx, `UPDATE audit_heads SET chain_seq = $2, hash = $3 WHERE chain = $1`,
-		e.Chain, e.ChainSeq, e.Hash)
+	_, err := s.db.Exec(ctx, `UPDATE audit_heads SET chain_seq = $2, prev_hash = $3, hash = $4 WHERE chain = $1`,
+		e.Chain, e.ChainSeq, e.PrevHash, e.Hash)
 	return err
 }
 

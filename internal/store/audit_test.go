@@ -626,6 +626,12 @@ func TestAuditLogTransactionsDoNotQueueOnOneChain(t *testing.T) {
 			if err := l.Record(ctx, audit.Entry{Action: "referral.create", Outcome: audit.Success, Detail: "first"}); err != nil {
 				return err
 			}
+			// The append goes to the server with the transaction's next
+			// statement: send one, so that the head is taken while the
+			// transaction stays open.
+			if _, err := db.Exec(ctx, `SELECT 1`); err != nil {
+				return err
+			}
 			close(holding)
 			<-release
 			return l.Record(ctx, audit.Entry{Action: "referral.create", Outcome: audit.Success, Detail: "first again"})

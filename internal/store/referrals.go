@@ -273,7 +273,9 @@ func (e extraColumns) Scan(dest ...any) error { return e.row.Scan(append(dest, e
 
 // Update writes r over was, the ticket as the caller read it, if the stored
 // version is still was.Version; otherwise apperr.ErrStale
-// (apperr.ErrNotFound when the ticket does not exist). r.Version is stored as
+// (apperr.ErrNotFound when the ticket does not exist). Inside a transaction
+// on PostgreSQL the write is held back and that verdict comes from the
+// commit, as sqldb.ErrRowChanged. r.Version is stored as
 // given: the domain raised it. The ticket's rows in referral_attachments are
 // rewritten only when r carries other files than was: at the same version
 // they are what was carries, so most changes (a submission, a claim) leave
@@ -289,17 +291,23 @@ func (s *Referrals) Update(ctx context.Context, r, was referral.Referral) error 
 		sets = append(sets, fmt.Sprintf("%s = $%d", strings.TrimSpace(c), i+2))
 	}
 	args = append(args, was.Version)
-	// Inside a transaction on PostgreSQL the row goes with the next
-	// statement: the service has read it FOR UPDATE and checked its version,
-	// so the check below is a safety net, and then it can only say stale.
-	// Where it runs at once, a missing ticket is told apart.
-	err = s.db.ExecLater(ctx, func(n int64) error {
-		if n == 0 {
-			return apperr.ErrStale
-		}
-		return nil
-	}, `UPDATE referrals SET `+strings.Join(sets, ", ")+
-		fmt.Sprintf(` WHERE id = $1 AND version = $%d`, len(args)), args...)
+	update := `UPDATE referrals SET ` + strings.Join(sets, ", ") + fmt.Sprintf(` WHERE id = $1 AND version = $%d`, len(args))
+	if s.db.Dialect() == sqldb.Postgres && sqldb.InTransaction(ctx) {
+		// The row goes with the transaction's next statement or its commit.
+		// The service has read it FOR UPDATE and checked its version, so
+		// the guard is a safety net, and it is the database's: expect_one
+		// fails the transaction unless exactly the one row changed, and the commit
+		// reports sqldb.ErrRowChanged. A check made here would have to see
+		// the count before COMMIT is sent, one more round trip per change.
+		err = s.db.ExecLater(ctx, nil, `WITH updated AS (`+update+` RETURNING 1) SELECT expect_one(count(*)) FROM updated`, args...)
+	} else {
+		err = s.db.ExecLater(ctx, func(n int64) error {
+			if n == 0 {
+				return apperr.ErrStale
+			}
+			return nil
+		}, update, args...)
+	}
 	if errors.Is(err, apperr.ErrStale) {
 		return dirStaleOrMissing(ctx, s.db, "referrals", r.ID)
 	}

@@ -122,6 +122,34 @@ func TestReferralStoreUpdateChecksVersion(t *testing.T) {
 		if err := st.Update(ctx, missing, r); !errors.Is(err, apperr.ErrNotFound) {
 			t.Fatalf("update of unknown ticket: %v, want not found", err)
 		}
+
+		// Inside a transaction the stale write fails the whole transaction:
+		// at once where the write runs at once (SQLite), at the commit where
+		// it is held back to go with it (PostgreSQL), and either way nothing
+		// the transaction wrote stays.
+		err := db.InTx(ctx, func(ctx context.Context) error {
+			if err := st.AppendEvent(ctx, r.ID, referral.Event{Action: referral.EditContent, From: r.Status, To: r.Status,
+				At: sqldb.Now()}); err != nil {
+				return err
+			}
+			return st.Update(ctx, changed, older)
+		})
+		if !errors.Is(err, apperr.ErrStale) && !errors.Is(err, sqldb.ErrRowChanged) {
+			t.Fatalf("stale update in a transaction: %v, want stale or row changed", err)
+		}
+		if got, _ := st.Get(ctx, r.ID); got.Reason != r.Reason || got.Version != 2 {
+			t.Fatalf("stale update in a transaction wrote: %+v", got)
+		}
+		if evs, err := st.Events(ctx, r.ID); err != nil || len(evs) != 0 {
+			t.Fatalf("events after the failed transaction = %v, %v; want none", evs, err)
+		}
+		// At the version it holds, the same transaction commits.
+		if err := db.InTx(ctx, func(ctx context.Context) error { return st.Update(ctx, changed, r) }); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := st.Get(ctx, r.ID); got.Version != 3 || got.Reason != "changed" {
+			t.Fatalf("update at the current version: %+v", got)
+		}
 	})
 }
 
