@@ -5,7 +5,9 @@ package main
 //  1. lifecycle: create → submit → claim → accept over HTTP with -clients
 //     concurrent clients, each step timed on its own, and in the same run the
 //     baseline: the rows one submit writes, inserted by plain pgx in one
-//     transaction per ticket with the same concurrency.
+//     transaction per ticket with the same concurrency; and the calibration:
+//     plain single-row inserts and four-row transactions, to set the figures
+//     against those of the machine the targets were set on.
 //  2. preempt: with -waiting routine tickets queued, a green-channel ticket
 //     is submitted over HTTP; the time until the relay has queued it (the
 //     queue's own "queued" notification) and whether the next claim returns it.
@@ -27,6 +29,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,8 +70,8 @@ func parseReferralFlags(args []string, stderr io.Writer) (referralOpts, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.dbURL, "database-url", "", "PostgreSQL server to run on (required; a fresh database is created there and dropped after)")
 	fs.StringVar(&o.redisURL, "redis-url", "", "Redis server to run on (required; the run uses a key prefix of its own and deletes its keys after)")
-	fs.IntVar(&o.clients, "clients", 50, "concurrent HTTP clients (and baseline writers)")
-	fs.IntVar(&o.tickets, "tickets", 10000, "tickets taken through the lifecycle, and baseline transactions")
+	fs.IntVar(&o.clients, "clients", 50, "concurrent HTTP clients (and baseline and calibration writers)")
+	fs.IntVar(&o.tickets, "tickets", 10000, "tickets taken through the lifecycle, and baseline and calibration transactions")
 	fs.IntVar(&o.users, "users", 0, "users per side (doctors, desk members); 0: enough that none passes the API's 1,200 requests a minute")
 	fs.IntVar(&o.waiting, "waiting", 100000, "routine tickets waiting in the queue for preempt, rebuild and memory")
 	fs.IntVar(&o.greens, "greens", 200, "green-channel tickets submitted one at a time in preempt")
@@ -405,7 +408,7 @@ type ticket struct {
 
 // lifecycle takes -tickets tickets through create, submit, claim and accept,
 // one step after the other, each with -clients concurrent clients, then runs
-// the baseline.
+// the baselines and the calibration.
 func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer) error {
 	n, C := b.o.tickets, b.o.clients
 	fmt.Fprintf(stderr, "lifecycle: %d tickets, %d clients…\n", n, C)
@@ -515,6 +518,7 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 
 	base := b.baseline(ctx, stderr, true)
 	appendOnly := b.baseline(ctx, stderr, false)
+	calibSingle, calibFour := b.calibrate(ctx, stderr)
 
 	steps := []*stepStats{create, submit, claim, accept}
 	fmt.Fprintf(stdout, "### Lifecycle over HTTP, %d clients, %d tickets\n\n", C, n)
@@ -523,7 +527,7 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, "| step | done | per second | p50 ms | p99 ms | max ms | errors |")
 	fmt.Fprintln(stdout, "| --- | ---: | ---: | ---: | ---: | ---: | --- |")
-	for _, s := range append(steps, base.stats, appendOnly.stats) {
+	for _, s := range append(steps, base.stats, appendOnly.stats, calibSingle, calibFour) {
 		fmt.Fprintf(stdout, "| %s | %d | %.0f | %s | %s | %s | %s |\n", s.name, s.ok, s.rate(), ms(s.percentile(50)),
 			ms(s.percentile(99)), ms(s.percentile(100)), s.errorText())
 	}
@@ -545,6 +549,14 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "- **submit / baseline = %s** (target ≥ 0.6); submit / append-only baseline = %s; submit %.0f per second (target ≥ 2,000)\n",
 		ratio(base.stats.rate()), ratio(appendOnly.stats.rate()), submit.rate())
+	fmt.Fprintf(stdout, "- calibration, plain inserts through the baseline's pool (up to 16 connections, %d writers): single-row %.0f per second (the issue's machine: about 9,000), four-row transactions %.0f per second (about 3,600)\n",
+		C, calibSingle.rate(), calibFour.rate())
+	if r := calibFour.rate(); r > 0 {
+		fmt.Fprintf(stdout, "- submit %.0f per second × 3,600 / four-row rate %.0f = **about %.0f submits per second on the issue's machine** (target ≥ 2,000): an estimate, not a measurement; it assumes submits scale as four-row transactions do, and the reference figures may have been taken with another client or number of connections\n",
+			submit.rate(), r, submit.rate()*referenceFourRow/r)
+	} else {
+		fmt.Fprintln(stdout, "- no estimate for the issue's machine: the four-row calibration did not complete")
+	}
 	fmt.Fprintf(stdout, "- baseline rows, per ticket in one transaction (what one HTTP submit writes): %s\n", strings.Join(base.rows, "; "))
 	fmt.Fprintf(stdout, "- append-only baseline: the same without the two shared rows (day counter, audit chain head), so no two transactions wait on each other\n")
 	fmt.Fprintf(stdout, "- besides those writes the HTTP submit reads: the session with its user and roles (authentication, one statement), the ticket FOR UPDATE with its patient's home hospital, the consent and the audit chain head FOR UPDATE SKIP LOCKED; the hospitals and their pairings (the caller's reach, the route) come from the instance's directory cache (5 s) when it holds them; it opens a savepoint for the service inside the idempotency transaction and makes one Redis call for the rate limit. Its statements that nobody waits for (BEGIN, SAVEPOINT, RELEASE, the writes) are pipelined with the next one that is waited for: 6 round trips to PostgreSQL per submit; the baseline makes one per statement (8)\n\n")
@@ -667,7 +679,7 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 		"audit_log row (hash-chained)", "idempotency_keys row (with the stored answer)"}
 	if shared {
 		res.rows = append(res.rows, "referral_numbers day counter (UPSERT … RETURNING, a block of 50 numbers in a statement of its own once per 50 tickets, as the server takes them)",
-			"audit_heads chain head (UPDATE … RETURNING of the first of 16 chains no other transaction holds, as the server picks it)")
+			"audit_heads chain head (UPDATE … RETURNING of the first of 16 chains no other transaction holds, or, when all are held, of the preferred one once it is free, as the server picks it)")
 	}
 	run := tag()
 	day := "b" + run
@@ -743,9 +755,13 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 			chain, chainSeq := int64(i%16), int64(0)
 			prev := make([]byte, 32)
 			if shared {
-				if err := tx.QueryRow(ctx, `UPDATE baseline.audit_heads SET chain_seq = chain_seq + 1 WHERE chain = (
+				// When all 16 heads are held the subquery yields nothing and
+				// the statement waits for the preferred chain, as the server's
+				// lockHead does (in a statement of its own there). The
+				// transaction holds no head yet, so the wait closes no cycle.
+				if err := tx.QueryRow(ctx, `UPDATE baseline.audit_heads SET chain_seq = chain_seq + 1 WHERE chain = COALESCE((
 						SELECT chain FROM baseline.audit_heads WHERE chain >= 0 AND chain < 16
-						ORDER BY (chain - $1 + 16) % 16 LIMIT 1 FOR UPDATE SKIP LOCKED)
+						ORDER BY (chain - $1 + 16) % 16 LIMIT 1 FOR UPDATE SKIP LOCKED), $1)
 					RETURNING chain, chain_seq, hash`, chain).Scan(&chain, &chainSeq, &prev); err != nil {
 					return err
 				}
@@ -763,6 +779,51 @@ func (b *referralBench) baseline(ctx context.Context, stderr io.Writer, shared b
 	res.cpu = cpu.stop()
 	res.waits = waits.report(5)
 	return res
+}
+
+// referenceFourRow is the rate of four-row transactions on the machine the
+// benchmark's targets were set on, as issue 3 gives it (and about 9,000
+// single-row inserts per second); the report prints both.
+const referenceFourRow = 3600
+
+// calibSchema is a small table of the calibration's own, apart from the
+// copies of the server's tables.
+const calibSchema = `
+CREATE SCHEMA IF NOT EXISTS baseline;
+CREATE TABLE IF NOT EXISTS baseline.calib (id bigserial PRIMARY KEY, a text, b timestamptz DEFAULT now());
+`
+
+// calibrate measures how fast this machine's PostgreSQL takes plain inserts
+// through the baseline's pool with the same concurrency, so that the figures
+// can be set against those of the machine the targets were set on: -tickets
+// single-row inserts (autocommit), then -tickets transactions of four
+// single-row inserts (BEGIN, four statements, COMMIT).
+func (b *referralBench) calibrate(ctx context.Context, stderr io.Writer) (single, four *stepStats) {
+	single = newStep("calibration: single-row INSERT, autocommit")
+	four = newStep("calibration: 4-row transaction (BEGIN, 4 INSERTs, COMMIT)")
+	if _, err := b.db.Exec(ctx, calibSchema); err != nil {
+		single.record(0, fmt.Errorf("calibration schema: %w", err))
+		four.record(0, fmt.Errorf("calibration schema: %w", err))
+		return single, four
+	}
+	const insert = `INSERT INTO baseline.calib (a) VALUES ($1)`
+	fmt.Fprintf(stderr, "%s…\n", single.name)
+	pool(ctx, b.o.clients, b.o.tickets, b.o.duration, single, func(ctx context.Context, _, i int) error {
+		_, err := b.db.Exec(ctx, insert, strconv.Itoa(i))
+		return err
+	})
+	fmt.Fprintf(stderr, "%s…\n", four.name)
+	pool(ctx, b.o.clients, b.o.tickets, b.o.duration, four, func(ctx context.Context, _, i int) error {
+		return pgx.BeginFunc(ctx, b.db, func(tx pgx.Tx) error {
+			for k := range 4 {
+				if _, err := tx.Exec(ctx, insert, strconv.Itoa(4*i+k)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	return single, four
 }
 
 // loadWaiting puts -waiting routine tickets, submitted over the last hours,

@@ -61,12 +61,14 @@ func TestReferralSmoke(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
 	report := out.String()
-	for _, row := range []string{"create draft", "submit: POST", "claim: POST", "accept: POST", "baseline: the same rows", "baseline, append-only"} {
+	for _, row := range []string{"create draft", "submit: POST", "claim: POST", "accept: POST", "baseline: the same rows", "baseline, append-only",
+		"calibration: single-row INSERT", "calibration: 4-row transaction"} {
 		if !regexp.MustCompile(`\| ` + regexp.QuoteMeta(row) + `[^|]* \| 20 \| [^|]+ \|[^\n]*\| 0 \|\n`).MatchString(report) {
 			t.Errorf("the lifecycle table has no error-free row %q for all 20 tickets", row)
 		}
 	}
 	for _, want := range []string{
+		"submits per second on the issue's machine**", // the submit rate scaled by the calibration
 		"**3 of 3**",                  // every green ticket was the next one claimed
 		"200 routine tickets waiting", // the background load reached the queue
 		"(200 entries back)",          // the server rebuilt every entry
