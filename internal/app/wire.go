@@ -88,7 +88,7 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	s.directory = directory.NewService(a.DB, dirCache.Forgetting(store.NewDirectory(a.DB)), s.audit)
 	reach := directory.NewService(a.DB, dirCache, s.audit).Reach
 	s.patients = patient.NewService(a.DB, store.NewPatients(a.DB), box, s.audit)
-	s.referrals = referrals.NewService(a.DB, store.NewReferrals(a.DB), s.audit, s.patients,
+	s.referrals = referrals.NewService(a.DB, store.NewReferrals(a.DB), s.audit,
 		referrals.NewDirectoryRoutes(dirCache, nil), nil, deadlines)
 	s.beds = referrals.NewBeds(s.referrals, store.NewReferrals(a.DB), store.NewDirectory(a.DB))
 	blobs, err := a.openBlobs()

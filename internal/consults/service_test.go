@@ -123,7 +123,7 @@ func newWorld(t *testing.T, db sqldb.DB) *world {
 	rec := audit.NewLog(store.NewAuditLog(db), nil)
 	clock := func() time.Time { return w.now }
 	reg := patient.NewService(db, w.patients, nil, rec)
-	refSvc := referrals.NewService(db, w.refs, rec, reg, referrals.NewDirectoryRoutes(dir, clock), clock, referral.DefaultDeadlines())
+	refSvc := referrals.NewService(db, w.refs, rec, referrals.NewDirectoryRoutes(dir, clock), clock, referral.DefaultDeadlines())
 	w.svc = consults.NewService(db, w.st, rec, reg, directory.NewService(db, dir, rec), refSvc, consult.Deadlines{}, clock)
 	return w
 }

@@ -45,7 +45,7 @@ func TestDemoProvinceLoadsOnceAndAgainChangesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		refSvc := referrals.NewService(db, store.NewReferrals(db), log, nil, referrals.NewDirectoryRoutes(store.NewDirectory(db), nil), nil, referral.DefaultDeadlines())
+		refSvc := referrals.NewService(db, store.NewReferrals(db), log, referrals.NewDirectoryRoutes(store.NewDirectory(db), nil), nil, referral.DefaultDeadlines())
 		reg := patient.NewService(db, store.NewPatients(db), nil, log)
 		clinics := consults.NewService(db, store.NewConsults(db), log, reg, dir, nil, consult.Deadlines{}, nil)
 		s := demo.Services{Directory: dir, Auth: authSvc, Beds: referrals.NewBeds(refSvc, store.NewReferrals(db), store.NewDirectory(db)), Clinics: clinics}

@@ -10,7 +10,6 @@ import (
 	"duikou/internal/audit"
 	"duikou/internal/kv"
 	"duikou/internal/kv/kvtest"
-	"duikou/internal/patient"
 	"duikou/internal/queue"
 	"duikou/internal/referrals"
 	"duikou/internal/sqldb"
@@ -31,9 +30,7 @@ func newQueueHTTPEnv(t *testing.T, db sqldb.DB, conn *kv.Conn) *queueHTTPEnv {
 	t.Helper()
 	env := &queueHTTPEnv{refHTTPEnv: newRefHTTPEnv(t, db), conn: conn}
 	rec := audit.NewLog(store.NewAuditLog(db), nil)
-	consent := patient.NewService(db, store.NewPatients(db), nil, rec)
-	svc := referrals.NewService(db, store.NewReferrals(db), rec, consent,
-		referrals.NewDirectoryRoutes(store.NewDirectory(db), nil), nil, referral.DefaultDeadlines())
+	svc := referrals.NewService(db, store.NewReferrals(db), rec, referrals.NewDirectoryRoutes(store.NewDirectory(db), nil), nil, referral.DefaultDeadlines())
 	q := queue.New(conn, queue.Options{})
 	env.relay = referrals.NewRelay(db, store.NewReferrals(db), q, referral.DefaultDeadlines(), nil)
 	env.h = New(Config{}, Deps{Log: slog.New(slog.DiscardHandler), Auth: regTestAuth{users: env.users}, Audit: rec,

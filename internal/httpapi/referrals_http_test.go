@@ -38,9 +38,8 @@ func newRefHTTPEnv(t *testing.T, db sqldb.DB, more ...func(d *Deps, rec audit.Re
 	env := &refHTTPEnv{}
 	patients := store.NewPatients(db)
 	env.regTestEnv = newRegTestEnv(t, db, func(d *Deps, rec audit.Recorder) {
-		consent := patient.NewService(db, patients, nil, rec)
 		routes := referrals.NewDirectoryRoutes(store.NewDirectory(db), nil)
-		svc := referrals.NewService(db, store.NewReferrals(db), rec, consent, routes, nil, referral.DefaultDeadlines())
+		svc := referrals.NewService(db, store.NewReferrals(db), rec, routes, nil, referral.DefaultDeadlines())
 		d.Referrals = svc
 		d.BedPools = referrals.NewBeds(svc, store.NewReferrals(db), store.NewDirectory(db))
 		d.Idempotency = store.NewIdempotencyKeys(db, 0)

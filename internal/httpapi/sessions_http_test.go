@@ -40,7 +40,7 @@ func newSesHTTPEnv(t *testing.T, db sqldb.DB) *sesHTTPEnv {
 	env.regTestEnv = newRegTestEnv(t, db, func(d *Deps, rec audit.Recorder) {
 		reg := patient.NewService(db, patients, nil, rec)
 		dir := store.NewDirectory(db)
-		refs := referrals.NewService(db, store.NewReferrals(db), rec, reg, referrals.NewDirectoryRoutes(dir, nil), nil, referral.DefaultDeadlines())
+		refs := referrals.NewService(db, store.NewReferrals(db), rec, referrals.NewDirectoryRoutes(dir, nil), nil, referral.DefaultDeadlines())
 		d.Sessions = consults.NewService(db, store.NewConsults(db), rec, reg, directory.NewService(db, dir, rec), refs, consult.Deadlines{}, nil)
 		d.Idempotency = store.NewIdempotencyKeys(db, 0)
 		d.Tx = db

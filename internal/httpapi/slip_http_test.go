@@ -51,8 +51,7 @@ func newSlipHTTPEnv(t *testing.T, db sqldb.DB) *slipHTTPEnv {
 	env.fromDept, env.toDept = dept(env.county, "03", "内科"), dept(env.tert, "03.04", hostileDept)
 	rec := audit.NewLog(env.audits, nil)
 	patients := store.NewPatients(db)
-	svc := referrals.NewService(db, store.NewReferrals(db), rec, patient.NewService(db, patients, nil, rec),
-		referrals.NewDirectoryRoutes(dir, nil), nil, referral.DefaultDeadlines())
+	svc := referrals.NewService(db, store.NewReferrals(db), rec, referrals.NewDirectoryRoutes(dir, nil), nil, referral.DefaultDeadlines())
 	env.h = New(Config{}, Deps{Log: slog.New(slog.DiscardHandler), Auth: regTestAuth{users: env.users}, Audit: rec,
 		Referrals: svc, Slips: referrals.NewSlips(svc, patients, dir, store.NewUsers(db)),
 		Idempotency: store.NewIdempotencyKeys(db, 0), Tx: db}).Handler()

@@ -16,7 +16,6 @@ import (
 	"duikou/internal/auth"
 	"duikou/internal/kv"
 	"duikou/internal/kv/kvtest"
-	"duikou/internal/patient"
 	"duikou/internal/queue"
 	"duikou/internal/referrals"
 	"duikou/internal/sqldb"
@@ -46,9 +45,7 @@ func newStreamHTTPEnv(t *testing.T, db sqldb.DB, conn *kv.Conn) *streamHTTPEnv {
 	t.Helper()
 	env := &streamHTTPEnv{queueHTTPEnv: newQueueHTTPEnv(t, db, conn), audits: store.NewAuditLog(db)}
 	rec := audit.NewLog(env.audits, nil)
-	consent := patient.NewService(db, store.NewPatients(db), nil, rec)
-	svc := referrals.NewService(db, store.NewReferrals(db), rec, consent,
-		referrals.NewDirectoryRoutes(store.NewDirectory(db), nil), nil, referral.DefaultDeadlines())
+	svc := referrals.NewService(db, store.NewReferrals(db), rec, referrals.NewDirectoryRoutes(store.NewDirectory(db), nil), nil, referral.DefaultDeadlines())
 	env.q = queue.New(conn, queue.Options{})
 	env.relay = referrals.NewRelay(db, store.NewReferrals(db), env.q, referral.DefaultDeadlines(), nil)
 	stopping, stop := context.WithCancel(context.Background())

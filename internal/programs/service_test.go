@@ -98,7 +98,7 @@ func newWorldOn(t *testing.T, db sqldb.DB) *world {
 
 	rec := audit.NewLog(store.NewAuditLog(db), nil)
 	clock := func() time.Time { return w.now }
-	refs := referrals.NewService(db, store.NewReferrals(db), rec, nil, nil, clock, referral.DefaultDeadlines())
+	refs := referrals.NewService(db, store.NewReferrals(db), rec, nil, clock, referral.DefaultDeadlines())
 	w.beds = referrals.NewBeds(refs, store.NewReferrals(db), dir)
 	svc, err := programs.NewService(db, store.NewProgram(db), dir, store.NewUsers(db), store.NewAttachments(db), rec, w.beds, program.Config{}, clock)
 	if err != nil {

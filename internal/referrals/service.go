@@ -28,9 +28,10 @@ type Store interface {
 	Create(ctx context.Context, r referral.Referral) error
 	Get(ctx context.Context, id string) (referral.Referral, error)
 	GetForUpdate(ctx context.Context, id string) (referral.Referral, error)
-	// GetForAction is GetForUpdate with the home hospital of the ticket's
-	// patient ("" when unknown), read in the same statement.
-	GetForAction(ctx context.Context, id string) (referral.Referral, string, error)
+	// GetForAction is GetForUpdate with what a change needs to know of the
+	// ticket's patient (home hospital, consent of consentPurpose), read in
+	// the same statement.
+	GetForAction(ctx context.Context, id, consentPurpose string) (referral.Referral, store.ActionFacts, error)
 	// Update writes r over was, the ticket as read in this transaction.
 	Update(ctx context.Context, r, was referral.Referral) error
 	AppendEvent(ctx context.Context, referralID string, ev referral.Event) error
@@ -49,12 +50,6 @@ type Store interface {
 }
 
 var _ Store = (*store.Referrals)(nil)
-
-// ConsentChecker answers whether a patient has agreed to a use of their data;
-// patient.Service implements it.
-type ConsentChecker interface {
-	HasConsent(ctx context.Context, patientID, purpose, hospitalID string) (bool, error)
-}
 
 // Audit actions of referral tickets: referral.<action> for every change.
 const (
@@ -75,7 +70,6 @@ type Service struct {
 	db        sqldb.DB
 	store     Store
 	audit     audit.Recorder
-	consent   ConsentChecker
 	routes    referral.Pairings
 	now       func() time.Time
 	deadlines referral.Deadlines
@@ -92,7 +86,7 @@ type Service struct {
 func (s *Service) OnChange(fn func()) { s.changed = fn }
 
 // NewService builds the referral service. clock nil means sqldb.Now.
-func NewService(db sqldb.DB, st Store, rec audit.Recorder, consent ConsentChecker, routes referral.Pairings,
+func NewService(db sqldb.DB, st Store, rec audit.Recorder, routes referral.Pairings,
 	clock func() time.Time, deadlines referral.Deadlines) *Service {
 	if clock == nil {
 		clock = sqldb.Now
@@ -100,7 +94,7 @@ func NewService(db sqldb.DB, st Store, rec audit.Recorder, consent ConsentChecke
 	numbers := &numberBlocks{take: func(ctx context.Context, day string, n int64) (int64, error) {
 		return st.NextNumbers(sqldb.Detached(ctx), day, n)
 	}}
-	return &Service{db: db, store: st, audit: rec, consent: consent, routes: routes, now: clock, deadlines: deadlines,
+	return &Service{db: db, store: st, audit: rec, routes: routes, now: clock, deadlines: deadlines,
 		numbers: numbers}
 }
 
@@ -313,10 +307,14 @@ func withAttachmentFaults(err error, bad apperr.Invalid) error {
 func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version int, a referral.Action, in referral.ActionInput) (referral.Referral, error) {
 	var out referral.Referral
 	err := s.db.InTx(ctx, func(ctx context.Context) error {
-		// The patient's home comes with the locked ticket: submitting and
-		// redirecting check the route with it, and a separate read would
-		// be one more round trip on the busiest path.
-		cur, home, err := s.store.GetForAction(ctx, id)
+		// What the checks need to know of the patient (home, consent to be
+		// referred) comes with the locked ticket: a separate read would be
+		// one more round trip on the busiest path.
+		purpose := ""
+		if a == referral.Submit || a == referral.Resubmit {
+			purpose = consentPurpose
+		}
+		cur, facts, err := s.store.GetForAction(ctx, id, purpose)
 		if err != nil {
 			return err
 		}
@@ -353,7 +351,7 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 		}
 
 		if a == referral.Submit || a == referral.Resubmit {
-			if err := s.checkSending(ctx, next, a == referral.Submit, home); err != nil {
+			if err := s.checkSending(ctx, next, a == referral.Submit, facts, now); err != nil {
 				return err
 			}
 		}
@@ -363,7 +361,7 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 			}
 		}
 		if a == referral.Redirect {
-			if next, err = s.redirect(ctx, p, next, now, home); err != nil {
+			if next, err = s.redirect(ctx, p, next, now, facts.PatientHome); err != nil {
 				return err
 			}
 		}
@@ -398,20 +396,19 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 }
 
 // checkSending checks what sending a ticket to the receiving hospital needs
-// beyond its content: the patient's consent to be referred there, and (on
-// first submission) a route along the pairings. Both faults are reported
-// together.
-func (s *Service) checkSending(ctx context.Context, r referral.Referral, route bool, home string) error {
+// beyond its content: the patient's consent to be referred, and (on first
+// submission) a route along the pairings. Both faults are reported together.
+//
+// A consent counts once granted and until withdrawn, as
+// patient.Service.HasConsent counts it; a consent to be referred names no
+// hospital, so only its grant time matters, and facts carries the earliest.
+func (s *Service) checkSending(ctx context.Context, r referral.Referral, route bool, facts store.ActionFacts, now time.Time) error {
 	var v apperr.Invalid
-	ok, err := s.consent.HasConsent(ctx, r.PatientID, consentPurpose, r.ReceivingHospitalID)
-	if err != nil {
-		return err
-	}
-	if !ok {
+	if facts.ConsentSince == nil || facts.ConsentSince.After(now) {
 		v.Add("consent", "the patient has no active consent to be referred; record it before sending the referral")
 	}
 	if route {
-		if err := referral.CheckRoute(ctx, s.routes, r.Direction, r.ReferringHospitalID, r.ReceivingHospitalID, home); err != nil {
+		if err := referral.CheckRoute(ctx, s.routes, r.Direction, r.ReferringHospitalID, r.ReceivingHospitalID, facts.PatientHome); err != nil {
 			var fields apperr.Invalid
 			if !errors.As(err, &fields) {
 				return err

@@ -104,10 +104,9 @@ func newRefWorld(t *testing.T, db sqldb.DB, wrap func(audit.Recorder) audit.Reco
 	if wrap != nil {
 		rec = wrap(rec)
 	}
-	consent := patient.NewService(db, w.patients, nil, rec)
 	routes := referrals.NewDirectoryRoutes(dir, func() time.Time { return w.now })
 	w.instance = func() *referrals.Service {
-		return referrals.NewService(db, w.st, rec, consent, routes, func() time.Time { return w.now }, referral.DefaultDeadlines())
+		return referrals.NewService(db, w.st, rec, routes, func() time.Time { return w.now }, referral.DefaultDeadlines())
 	}
 	w.svc = w.instance()
 	w.beds = referrals.NewBeds(w.svc, w.st, dir)

@@ -244,22 +244,40 @@ func (s *Referrals) GetForUpdate(ctx context.Context, id string) (referral.Refer
 	return r, dirNotFound(err)
 }
 
-// GetForAction is GetForUpdate with the home hospital of the ticket's
-// patient ("" when the patient is unknown), read in the same statement: the
-// route checks of a submission or a redirection need it, and this is the
-// busiest write path.
-func (s *Referrals) GetForAction(ctx context.Context, id string) (referral.Referral, string, error) {
+// ActionFacts is what a state change of a ticket needs to know besides the
+// ticket itself, read in the same statement: the route checks of a
+// submission or a redirection need the patient's home, and a submission the
+// patient's consent to be referred.
+type ActionFacts struct {
+	// PatientHome is the home hospital of the ticket's patient ("" when the
+	// patient is unknown).
+	PatientHome string
+	// ConsentSince is when the earliest of the patient's consents of the
+	// asked purpose that are not withdrawn was granted; nil when there is
+	// none, or no purpose was asked.
+	ConsentSince *time.Time
+}
+
+// GetForAction is GetForUpdate with the ActionFacts, read in the same
+// statement: this is the busiest write path, and each read apart would be
+// one more round trip. consentPurpose names the consent to look up ("" for
+// none).
+func (s *Referrals) GetForAction(ctx context.Context, id, consentPurpose string) (referral.Referral, ActionFacts, error) {
 	if !apperr.IsID(id) {
-		return referral.Referral{}, "", apperr.ErrNotFound
+		return referral.Referral{}, ActionFacts{}, apperr.ErrNotFound
 	}
-	q := `SELECT ` + referralCols + `, (SELECT home_hospital_id FROM patients WHERE patients.id = referrals.patient_id)
+	q := `SELECT ` + referralCols + `, (SELECT home_hospital_id FROM patients WHERE patients.id = referrals.patient_id),
+		CASE WHEN $2 <> '' THEN (SELECT min(granted_at) FROM consents
+			WHERE consents.patient_id = referrals.patient_id AND purpose = $2 AND withdrawn_at IS NULL) END
 		FROM referrals WHERE id = $1`
 	if s.db.Dialect() == sqldb.Postgres {
 		q += ` FOR UPDATE OF referrals`
 	}
 	var home *string
-	r, err := scanReferral(extraColumns{s.db.QueryRow(ctx, q, id), []any{&home}})
-	return r, refStr(home), dirNotFound(err)
+	var f ActionFacts
+	r, err := scanReferral(extraColumns{s.db.QueryRow(ctx, q, id, consentPurpose), []any{&home, &f.ConsentSince}})
+	f.PatientHome = refStr(home)
+	return r, f, dirNotFound(err)
 }
 
 // extraColumns scans a row that carries columns after the ones its scanner

@@ -12,6 +12,7 @@ import (
 
 	"duikou/internal/apperr"
 	"duikou/internal/directory"
+	"duikou/internal/patient"
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
@@ -337,39 +338,73 @@ func TestReferralStoreListFiltersAndPages(t *testing.T) {
 	})
 }
 
-// GetForAction reads the ticket as GetForUpdate does, with the home hospital
-// of its patient in the same statement ("" when the patient is unknown).
-func TestReferralStoreGetForActionBringsThePatientsHome(t *testing.T) {
+// GetForAction reads the ticket as GetForUpdate does, with what a change
+// needs to know of its patient in the same statement: the home hospital (""
+// when the patient is unknown) and, when asked, the earliest grant of a
+// consent of that purpose that is not withdrawn.
+func TestReferralStoreGetForActionBringsThePatientsFacts(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		ctx := context.Background()
 		h := dirTestHospital(t, store.NewDirectory(db), 1, directory.Secondary, "四川省", "苍溪县")
 		user := patTestUser(t, db, h.ID, "action.doctor")
-		pt := patTestPatient(t, store.NewPatients(db), h.ID, user, "李桂兰", nil)
+		patients := store.NewPatients(db)
+		consenting := patTestPatient(t, patients, h.ID, user, "李桂兰", nil)
+		withdrawn := patTestPatient(t, patients, h.ID, user, "王秀英", nil)
+		otherPurpose := patTestPatient(t, patients, h.ID, user, "张建国", nil)
 		st := store.NewReferrals(db)
 		now := sqldb.Now()
 
-		known := refTestTicket(h.ID, dirTestID(), now)
-		known.PatientID, known.Number = pt.ID, "ZZ-20261201-000001"
-		unknown := refTestTicket(h.ID, dirTestID(), now)
-		unknown.Number = "ZZ-20261201-000002"
-		for _, c := range []struct {
-			ticket referral.Referral
-			home   string
-		}{{known, h.ID}, {unknown, ""}} {
-			if err := st.Create(ctx, c.ticket); err != nil {
+		earliest, later := now.Add(-2*time.Hour), now.Add(-time.Hour)
+		consent := func(p string, purpose patient.Purpose, granted time.Time) patient.Consent {
+			c := patient.Consent{ID: dirTestID(), PatientID: p, ConsenterKind: patient.ByPatient, ConsenterName: "本人",
+				Purpose: purpose, GrantedAt: granted, RecordedBy: user, RecordedAt: now}
+			if err := patients.CreateConsent(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		consent(consenting.ID, patient.ForReferral, later)
+		consent(consenting.ID, patient.ForReferral, earliest)
+		gone := consent(withdrawn.ID, patient.ForReferral, earliest)
+		if _, err := patients.WithdrawConsent(ctx, gone.ID, now, user, "家属改变主意"); err != nil {
+			t.Fatal(err)
+		}
+		consent(otherPurpose.ID, patient.ForRemoteConsultation, earliest)
+
+		for i, c := range []struct {
+			name    string
+			patient string
+			purpose string
+			home    string
+			since   *time.Time
+		}{
+			{"consenting patient, consent asked: the earliest grant", consenting.ID, "referral", h.ID, &earliest},
+			{"consenting patient, no consent asked", consenting.ID, "", h.ID, nil},
+			{"only consent withdrawn", withdrawn.ID, "referral", h.ID, nil},
+			{"consent of another purpose only", otherPurpose.ID, "referral", h.ID, nil},
+			{"unknown patient", dirTestID(), "referral", "", nil},
+		} {
+			tk := refTestTicket(h.ID, dirTestID(), now)
+			tk.PatientID, tk.Number = c.patient, fmt.Sprintf("ZZ-20261201-%06d", i+1)
+			if err := st.Create(ctx, tk); err != nil {
 				t.Fatal(err)
 			}
 			err := db.InTx(ctx, func(ctx context.Context) error {
-				want, err := st.GetForUpdate(ctx, c.ticket.ID)
+				want, err := st.GetForUpdate(ctx, tk.ID)
 				if err != nil {
 					return err
 				}
-				got, home, err := st.GetForAction(ctx, c.ticket.ID)
+				got, facts, err := st.GetForAction(ctx, tk.ID, c.purpose)
 				if err != nil {
 					return err
 				}
-				if !reflect.DeepEqual(got, want) || home != c.home {
-					t.Errorf("ticket %s: home %q (want %q)\n got %+v\nwant %+v", c.ticket.Number, home, c.home, got, want)
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: ticket\n got %+v\nwant %+v", c.name, got, want)
+				}
+				sameSince := (facts.ConsentSince == nil) == (c.since == nil) &&
+					(c.since == nil || facts.ConsentSince.Equal(*c.since))
+				if facts.PatientHome != c.home || !sameSince {
+					t.Errorf("%s: facts %+v (since %v), want home %q since %v", c.name, facts, facts.ConsentSince, c.home, c.since)
 				}
 				return nil
 			})
@@ -378,7 +413,7 @@ func TestReferralStoreGetForActionBringsThePatientsHome(t *testing.T) {
 			}
 		}
 		for _, id := range []string{dirTestID(), "not-an-id"} {
-			if _, _, err := st.GetForAction(ctx, id); !errors.Is(err, apperr.ErrNotFound) {
+			if _, _, err := st.GetForAction(ctx, id, ""); !errors.Is(err, apperr.ErrNotFound) {
 				t.Errorf("GetForAction(%q): %v, want not found", id, err)
 			}
 		}
