@@ -187,3 +187,105 @@ func TestExecLater(t *testing.T) {
 		})
 	})
 }
+
+// On PostgreSQL a savepoint reaches the server only when something needs
+// it: reads go ahead of a held-back SAVEPOINT, and a savepoint released
+// before any of its writes went out is dropped, its writes becoming the
+// enclosing transaction's own. Rolling back still undoes exactly the
+// savepoint's work, and a read that fails ahead of its savepoint fails the
+// whole transaction instead of leaving it half aborted.
+func TestSavepointsReachTheServerOnlyWhenNeeded(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	now := sqldb.Now()
+	insert := `INSERT INTO hospitals (id, name, org_code, tier, province, created_at, updated_at)
+		VALUES ($1, $2, $3, 'tertiary', 'P', $4, $4)`
+	ids := []string{"0194f5c2-7b7e-7cc3-9a1e-6f2b9d1c0c01", "0194f5c2-7b7e-7cc3-9a1e-6f2b9d1c0c02",
+		"0194f5c2-7b7e-7cc3-9a1e-6f2b9d1c0c03"}
+	count := func(t *testing.T, ctx context.Context, id string) int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM hospitals WHERE id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t.Run("a released savepoint's writes are the enclosing transaction's own", func(t *testing.T) {
+		var own bool
+		err := db.InTx(ctx, func(ctx context.Context) error {
+			if err := db.InTx(ctx, func(ctx context.Context) error {
+				if count(t, ctx, ids[0]) != 0 { // a read inside the savepoint
+					t.Error("row exists before the insert")
+				}
+				return db.ExecLater(ctx, nil, insert, ids[0], "甲", "c01", now)
+			}); err != nil {
+				return err
+			}
+			// A row written in a subtransaction carries the subtransaction's
+			// id, not the transaction's.
+			return db.QueryRow(ctx, `SELECT xmin::text::bigint = pg_current_xact_id()::text::bigint % 4294967296
+				FROM hospitals WHERE id = $1`, ids[0]).Scan(&own)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !own {
+			t.Error("the write ran in a subtransaction: the released savepoint reached the server")
+		}
+		if count(t, ctx, ids[0]) != 1 {
+			t.Error("the write was not committed")
+		}
+	})
+
+	t.Run("a savepoint rolled back after reads only undoes its held-back writes", func(t *testing.T) {
+		boom := errors.New("boom")
+		err := db.InTx(ctx, func(ctx context.Context) error {
+			if err := db.ExecLater(ctx, nil, insert, ids[1], "乙", "c02", now); err != nil {
+				return err
+			}
+			err := db.InTx(ctx, func(ctx context.Context) error {
+				if count(t, ctx, ids[1]) != 1 { // sends the outer write, not the SAVEPOINT
+					t.Error("the enclosing transaction's write is not visible inside the savepoint")
+				}
+				if err := db.ExecLater(ctx, nil, insert, ids[2], "丙", "c03", now); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if count(t, ctx, ids[1]) != 1 || count(t, ctx, ids[2]) != 0 {
+			t.Fatalf("outer write %d (want 1), rolled-back write %d (want 0)", count(t, ctx, ids[1]), count(t, ctx, ids[2]))
+		}
+	})
+
+	t.Run("a read failing ahead of its savepoint fails the transaction", func(t *testing.T) {
+		err := db.InTx(ctx, func(ctx context.Context) error {
+			if err := db.ExecLater(ctx, nil, `UPDATE hospitals SET name = 'changed' WHERE id = $1`, ids[0]); err != nil {
+				return err
+			}
+			if err := db.InTx(ctx, func(ctx context.Context) error {
+				var n int
+				return db.QueryRow(ctx, `SELECT 1/0`).Scan(&n)
+			}); err == nil {
+				t.Error("the failing read did not fail its savepoint")
+			}
+			return nil // as a caller that carries on after a failed step would
+		})
+		if err == nil {
+			t.Fatal("the transaction committed after a read failed ahead of its savepoint")
+		}
+		var name string
+		if err := db.QueryRow(ctx, `SELECT name FROM hospitals WHERE id = $1`, ids[0]).Scan(&name); err != nil || name != "甲" {
+			t.Fatalf("name = %q, %v; want the write of the failed transaction undone", name, err)
+		}
+	})
+}
+

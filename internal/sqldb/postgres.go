@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -164,6 +165,17 @@ func (d *pgDB) InTx(ctx context.Context, fn func(ctx context.Context) error) (er
 // The price is where errors show: a held-back statement's error (or its
 // check's) is returned by the call that sent it, or by the commit. That is
 // why ExecLater is only for writes whose failure fails the transaction.
+//
+// A savepoint costs two statements and makes the writes inside it a
+// subtransaction, which the server numbers and tracks apart; most are
+// released without ever being needed. So SAVEPOINT stays held back while
+// only reads follow it: a SELECT that is waited for goes to the server
+// ahead of it, as a statement of the enclosing transaction (reads change
+// nothing a rollback would undo; row locks they take stay to the
+// transaction's end). A savepoint released while its SAVEPOINT is still
+// held back never reaches the server: its writes, held back after it, are
+// sent as the enclosing transaction's. Only a savepoint rolled back after
+// its writes went out costs a SAVEPOINT and a ROLLBACK TO on the server.
 type pgTx struct {
 	conn    *pgxpool.Conn
 	pending []pendingStmt
@@ -181,15 +193,23 @@ type pendingStmt struct {
 // judging each held-back answer. It returns the batch positioned at sql's
 // answer; the caller closes it.
 func (t *pgTx) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(t.pending)+1)}
-	for _, p := range t.pending {
+	pending, held := t.pending, []pendingStmt(nil)
+	if isRead(sql) {
+		// SAVEPOINTs with nothing after them wait for a write (see pgTx).
+		n := len(pending)
+		for n > 0 && pending[n-1].savepoint != "" {
+			n--
+		}
+		pending, held = pending[:n], append(held, pending[n:]...)
+	}
+	t.pending = held
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(pending)+1)}
+	for _, p := range pending {
 		b.Queue(p.sql, p.args...)
 	}
 	if sql != "" {
 		b.Queue(sql, args...)
 	}
-	pending := t.pending
-	t.pending = nil
 	br := t.conn.SendBatch(ctx, b)
 	for _, p := range pending {
 		tag, err := br.Exec()
@@ -294,21 +314,45 @@ func (t *pgTx) openSavepoint(_ context.Context, name string) error {
 	return nil
 }
 
+// releaseSavepoint ends the savepoint keeping its work. One whose
+// SAVEPOINT is still held back never reaches the server (see pgTx).
 func (t *pgTx) releaseSavepoint(_ context.Context, name string) error {
+	if i := t.heldSavepoint(name); i >= 0 {
+		t.pending = append(t.pending[:i], t.pending[i+1:]...)
+		return nil
+	}
 	t.pending = append(t.pending, pendingStmt{sql: "RELEASE SAVEPOINT " + name})
 	return nil
 }
 
+// heldSavepoint is the index in pending of the SAVEPOINT that opened name,
+// or -1 when it was sent. A savepoint's name is its depth, so the search
+// goes from the end, where the one opened last is.
+func (t *pgTx) heldSavepoint(name string) int {
+	for i := len(t.pending) - 1; i >= 0; i-- {
+		if t.pending[i].savepoint == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// errAbortedBeforeSavepoint: a statement failed on the server while the
+// savepoint to roll back to had not reached it, so the failure aborted the
+// enclosing transaction, which no savepoint can restore.
+var errAbortedBeforeSavepoint = errors.New("sqldb: a statement failed before its savepoint reached the server; the transaction is aborted")
+
 // rollbackToSavepoint undoes the savepoint's work. Held back since it
 // opened, that work never reached the server and is simply dropped.
 func (t *pgTx) rollbackToSavepoint(ctx context.Context, name string) error {
-	// From the end: an earlier savepoint of the same depth, released, may
-	// still be held back too.
-	for i := len(t.pending) - 1; i >= 0; i-- {
-		if t.pending[i].savepoint == name {
-			t.pending = t.pending[:i]
-			return nil
+	if i := t.heldSavepoint(name); i >= 0 {
+		t.pending = t.pending[:i]
+		// Only reads went out ahead of the SAVEPOINT; if one of them failed,
+		// the server aborted the whole transaction.
+		if t.conn.Conn().PgConn().TxStatus() == 'E' {
+			return errAbortedBeforeSavepoint
 		}
+		return nil
 	}
 	// Everything held back came after the savepoint was sent: it belongs
 	// to the work being undone.
@@ -408,4 +452,12 @@ func pgErr(err error) error {
 		}
 	}
 	return err
+}
+
+// isRead reports whether sql is a plain SELECT, which a held-back SAVEPOINT
+// may let go ahead of it. Anything else (a CTE that writes, an INSERT …
+// RETURNING) keeps its place after it.
+func isRead(sql string) bool {
+	sql = strings.TrimLeft(sql, " \t\r\n(")
+	return len(sql) >= 6 && strings.EqualFold(sql[:6], "select")
 }
