@@ -288,4 +288,3 @@ func TestSavepointsReachTheServerOnlyWhenNeeded(t *testing.T) {
 		}
 	})
 }
-
