@@ -66,6 +66,8 @@ type Service struct {
 	// dummyHash is verified when the username is unknown so that an unknown
 	// user costs the same time as a wrong password and timing tells nothing.
 	dummyHash string
+
+	sessions sessionCache
 }
 
 // touchEvery bounds writes of last_seen_at: at most one per session per minute.
@@ -322,16 +324,24 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 	if token == "" || len(token) > 256 {
 		return Principal{}, errNoSession
 	}
-	// The session, its user and the roles come in one read: this runs on
-	// every request.
-	sess, u, err := s.store.SessionWithUser(ctx, tokenHash(token))
-	if errors.Is(err, apperr.ErrNotFound) {
-		return Principal{}, errNoSession
-	}
-	if err != nil {
-		return Principal{}, err
-	}
+	// The session, its user and the roles come in one read, which this
+	// instance reuses for SessionCacheTTL: this runs on every request.
+	key := string(tokenHash(token))
 	now := s.now()
+	c, cached := s.sessions.get(key, now)
+	if !cached {
+		c.gen = s.sessions.generation()
+		var err error
+		c.sess, c.user, err = s.store.SessionWithUser(ctx, []byte(key))
+		if errors.Is(err, apperr.ErrNotFound) {
+			return Principal{}, errNoSession
+		}
+		if err != nil {
+			return Principal{}, err
+		}
+		c.read = now
+	}
+	sess, u := c.sess, c.user
 	if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) >= s.idle {
 		return Principal{}, errNoSession
 	}
@@ -342,8 +352,19 @@ func (s *Service) Authenticate(ctx context.Context, token string) (Principal, er
 		if err := s.store.TouchSession(ctx, sess.ID, now); err != nil {
 			return Principal{}, err
 		}
+		s.sessions.touched(key, now)
+		c.sess.LastSeenAt = now
 	}
-	return s.principal(ctx, u, sess.ID)
+	if cached {
+		return c.principal, nil
+	}
+	p, err := s.principal(ctx, u, sess.ID)
+	if err != nil {
+		return Principal{}, err
+	}
+	c.principal = p
+	s.sessions.put(key, c)
+	return p, nil
 }
 
 func (s *Service) principal(ctx context.Context, u User, sessionID string) (Principal, error) {
@@ -371,6 +392,7 @@ func (s *Service) Logout(ctx context.Context, p Principal) error {
 		return apperr.ErrUnauthenticated
 	}
 	now := s.now()
+	defer s.sessions.forget()
 	return s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.RevokeSession(ctx, p.SessionID, now); err != nil {
 			return err

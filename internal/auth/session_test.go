@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -159,7 +160,8 @@ func (c *statementCounter) QueryRow(ctx context.Context, q string, args ...any) 
 }
 
 // Authentication runs on every request, so its cost in statements is part
-// of its contract: one read, and one write at most once a minute.
+// of its contract: one read per session per SessionCacheTTL, and one write
+// at most once a minute.
 func TestAuthenticateCostsOneStatement(t *testing.T) {
 	t.Parallel()
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
@@ -173,8 +175,10 @@ func TestAuthenticateCostsOneStatement(t *testing.T) {
 			want    int64
 		}{
 			{0, 1},
+			{auth.SessionCacheTTL / 2, 0}, // read again within the cache's time
 			{30 * time.Second, 1},
-			{30 * time.Second, 2}, // a minute since the login: last_seen_at is written
+			{30*time.Second - auth.SessionCacheTTL/2, 2}, // a minute since the login: last_seen_at is written
+			{0, 0},
 			{10 * time.Second, 1},
 		} {
 			f.clock.Advance(step.advance)
@@ -288,6 +292,79 @@ func TestALockDoesNotEndSessionsAlreadyOpen(t *testing.T) {
 		}
 		if _, err := f.svc.Authenticate(ctx, res.Token); err != nil {
 			t.Fatalf("the session opened before the lock must go on: %v", err)
+		}
+	})
+}
+
+// An instance answers for a session from memory for SessionCacheTTL, but a
+// change made through it that ends sessions or narrows what they may do is
+// seen by the very next request; one made through another instance is seen
+// once that time has passed.
+func TestAuthenticateSeesSessionChangesDespiteItsCache(t *testing.T) {
+	t.Parallel()
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		other, err := auth.NewService(auth.Config{Store: f.users, Audit: f.rec, CSRFKey: csrfKey, Clock: f.clock.Now,
+			Passwords: auth.CheapPasswordParams()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes := []struct {
+			name   string
+			change func(t *testing.T, svc *auth.Service, u auth.User, res auth.LoginResult)
+		}{
+			{"logout", func(t *testing.T, svc *auth.Service, _ auth.User, res auth.LoginResult) {
+				if err := svc.Logout(ctx, res.Principal); err != nil {
+					t.Fatal(err)
+				}
+			}},
+			{"user disabled", func(t *testing.T, svc *auth.Service, u auth.User, _ auth.LoginResult) {
+				yes := true
+				if _, err := svc.UpdateUser(ctx, f.admin, u.ID, u.Version, auth.UserChanges{Disabled: &yes}); err != nil {
+					t.Fatal(err)
+				}
+			}},
+			{"password reset", func(t *testing.T, svc *auth.Service, u auth.User, _ auth.LoginResult) {
+				if err := svc.ResetPassword(ctx, f.admin, u.ID, "another-password-2"); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		}
+		for i, c := range changes {
+			for _, through := range []struct {
+				name string
+				svc  *auth.Service
+			}{{"this instance", f.svc}, {"another instance", other}} {
+				u := f.createUser(t, fmt.Sprintf("cache.user%d.%s", i, through.name[:4]))
+				res := f.login(t, u.Username, testPassword)
+				if _, err := f.svc.Authenticate(ctx, res.Token); err != nil { // now cached here
+					t.Fatal(err)
+				}
+				c.change(t, through.svc, u, res)
+				_, err := f.svc.Authenticate(ctx, res.Token)
+				if through.svc == f.svc && !errors.Is(err, apperr.ErrUnauthenticated) {
+					t.Errorf("%s through %s: next request err = %v, want ErrUnauthenticated", c.name, through.name, err)
+				}
+				f.clock.Advance(auth.SessionCacheTTL)
+				if _, err := f.svc.Authenticate(ctx, res.Token); !errors.Is(err, apperr.ErrUnauthenticated) {
+					t.Errorf("%s through %s: after the cache's time err = %v, want ErrUnauthenticated", c.name, through.name, err)
+				}
+			}
+		}
+
+		// Roles changed here take effect on the next request.
+		u := f.createUser(t, "cache.roles", auth.CountyDoctor)
+		res := f.login(t, u.Username, testPassword)
+		if p, err := f.svc.Authenticate(ctx, res.Token); err != nil || !p.Has(auth.CountyDoctor) {
+			t.Fatalf("principal %+v, %v", p, err)
+		}
+		if _, err := f.svc.UpdateUser(ctx, f.admin, u.ID, u.Version, auth.UserChanges{Roles: &[]auth.Role{auth.Specialist}}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.svc.Authenticate(ctx, res.Token)
+		if err != nil || p.Has(auth.CountyDoctor) || !p.Has(auth.Specialist) {
+			t.Fatalf("after the role change: roles %v, %v; want specialist only", p.Roles, err)
 		}
 	})
 }
