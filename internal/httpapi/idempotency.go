@@ -19,11 +19,12 @@ import (
 const IdempotencyHeader = "Idempotency-Key"
 
 // IdempotencyStore keeps answers to idempotent requests, per user. Both
-// methods run inside the transaction of the change they answer.
+// methods run inside the transaction of the change they answer: Claim holds
+// the key until it ends and returns what an earlier use stored; Save stores
+// the answer. A key nobody saved an answer for leaves nothing behind.
 type IdempotencyStore interface {
-	Claim(ctx context.Context, userID, key string, fingerprint []byte, now time.Time) (*store.IdempotentResponse, error)
-	Save(ctx context.Context, userID, key string, r store.IdempotentResponse) error
-	Release(ctx context.Context, userID, key string) error
+	Claim(ctx context.Context, userID, key string, now time.Time) (*store.IdempotentResponse, error)
+	Save(ctx context.Context, userID, key string, r store.IdempotentResponse, now time.Time) error
 }
 
 // TxRunner runs a function in one database transaction (sqldb.DB).
@@ -31,15 +32,16 @@ type TxRunner interface {
 	InTx(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
-// idempotent makes a creating POST safe to retry. The key's row, the change
-// and the stored answer are one transaction (the services' own transactions
-// nest as savepoints): a retry after a crash either finds the answer or
-// finds nothing and runs afresh, and a concurrent retry waits on the key's
-// row and then gets the first answer. Only successful answers are kept, and
-// none a handler marked notForReplay: a refused request gives its key back and is judged afresh next time. Its
-// transaction still commits, because what the refusal recorded (an
-// access.denied audit row) must stay, while the failed change itself was
-// already undone by its savepoint.
+// idempotent makes a creating POST safe to retry. The claim of the key, the
+// change and the stored answer are one transaction (the services' own
+// transactions nest as savepoints): a retry after a crash either finds the
+// answer or finds nothing and runs afresh, and a concurrent retry waits on
+// the claimed key until the first transaction ends and then gets the first
+// answer. Only successful answers are kept, and none a handler marked
+// notForReplay: a refused request stores nothing under its key and is
+// judged afresh next time. Its transaction still commits, because what the
+// refusal recorded (an access.denied audit row) must stay, while the failed
+// change itself was already undone by its savepoint.
 func (a *API) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get(IdempotencyHeader)
@@ -72,8 +74,9 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 			replay *store.IdempotentResponse
 			rec    = newCapture()
 		)
+		now := time.Now().UTC()
 		err = a.Tx.InTx(r.Context(), func(ctx context.Context) error {
-			prev, err := a.Idempotency.Claim(ctx, user, key, fingerprint, time.Now().UTC())
+			prev, err := a.Idempotency.Claim(ctx, user, key, now)
 			if err != nil {
 				return err
 			}
@@ -84,12 +87,12 @@ func (a *API) idempotent(next http.Handler) http.Handler {
 			skip := false
 			next.ServeHTTP(rec, r.WithContext(context.WithValue(ctx, notForReplayKey{}, &skip)))
 			if rec.status < 200 || rec.status >= 300 || skip {
-				return a.Idempotency.Release(ctx, user, key)
+				return nil
 			}
 			return a.Idempotency.Save(ctx, user, key, store.IdempotentResponse{
 				Fingerprint: fingerprint, Status: rec.status, ContentType: rec.header.Get("Content-Type"),
 				ETag: rec.header.Get("ETag"), Location: rec.header.Get("Location"), Body: rec.body.Bytes(),
-			})
+			}, now)
 		})
 		switch {
 		case err != nil:
@@ -116,8 +119,8 @@ type notForReplayKey struct{}
 
 // notForReplay marks the answer the request is getting as one not to keep
 // for idempotent replay: it carries a secret (a session's join token and
-// TURN credentials) that must not rest in the database. The key is given
-// back, so a retry runs afresh and gets a fresh answer.
+// TURN credentials) that must not rest in the database. Nothing is stored
+// under the key, so a retry runs afresh and gets a fresh answer.
 func notForReplay(ctx context.Context) {
 	if skip, ok := ctx.Value(notForReplayKey{}).(*bool); ok {
 		*skip = true
