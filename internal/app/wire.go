@@ -102,6 +102,10 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 	// Remote sessions draft up-referrals through the referral service, so a
 	// draft from an opinion is checked and audited like any other.
 	s.consults = consults.NewService(a.DB, store.NewConsults(a.DB), s.audit, s.patients, s.directory, s.referrals, sessionDeadlines, nil)
+	// Each instance keeps the sessions it read for a second; a logout or a
+	// user change anywhere is announced on this signal so that every
+	// instance drops them at once.
+	sessionNotices := kv.NewSignal(a.KV, "auth-sessions")
 	s.auth, err = auth.NewService(auth.Config{
 		Store:   store.NewUsers(a.DB),
 		Audit:   s.audit,
@@ -109,9 +113,23 @@ func (a *App) wire(ctx context.Context, d *httpapi.Deps) error {
 		Reach:   reach,
 		CSRFKey: box.Derive("csrf"),
 		Log:     a.log,
+		Notices: sessionNotices,
+
+		SessionCache: a.cfg.SessionCache,
 	})
 	if err != nil {
 		return err
+	}
+	listening := make(chan struct{})
+	go sessionNotices.Run(a.stopping, s.auth.ForgetSessions, listening)
+	// Serve once the instance hears the others' notices (a Redis that does
+	// not answer leaves the cache's second as the bound).
+	select {
+	case <-listening:
+	case <-time.After(5 * time.Second):
+		a.log.Warn("not subscribed to session notices yet; other instances' logouts reach this one within a second")
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 
 	d.Audit = s.audit

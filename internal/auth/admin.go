@@ -174,7 +174,7 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, id string, versio
 	var out User
 	// Roles, the supervisor flag and disabling change what a session may
 	// do: forget the sessions read before, once this has committed.
-	defer s.sessions.forget()
+	defer s.sessionsChanged(ctx)
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
 		cur, err := s.store.User(ctx, id)
 		if err != nil {
@@ -241,7 +241,7 @@ func (s *Service) ResetPassword(ctx context.Context, p Principal, id, newPasswor
 		return err
 	}
 	now := s.now()
-	defer s.sessions.forget() // the user's sessions end
+	defer s.sessionsChanged(ctx) // the user's sessions end
 	return s.store.InTx(ctx, func(ctx context.Context) error {
 		if _, err := s.store.User(ctx, id); err != nil {
 			return err
@@ -333,7 +333,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, newP
 	if err != nil {
 		return err
 	}
-	defer s.sessions.forget() // the user's other sessions end
+	defer s.sessionsChanged(ctx) // the user's other sessions end
 	return s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.SetPasswordHash(ctx, p.UserID, newHash, now); err != nil {
 			return err

@@ -37,6 +37,13 @@ type Config struct {
 	CSRFKey []byte         // required, at least 32 bytes, shared by every instance
 	Clock   func() time.Time
 	Log     *slog.Logger
+	// SessionCache is how long the instance reuses a session it read;
+	// zero: SessionCacheTTL.
+	SessionCache time.Duration
+	// Notices tells the other instances sharing the database that sessions
+	// or users changed here, so they drop what they keep in memory (they
+	// call ForgetSessions on hearing it). nil: this instance is alone.
+	Notices Notices
 
 	Passwords       PasswordParams // default DefaultPasswordParams()
 	SessionTTL      time.Duration  // absolute session lifetime, default 12 h
@@ -68,6 +75,31 @@ type Service struct {
 	dummyHash string
 
 	sessions sessionCache
+	notices  Notices
+}
+
+// Notices carries "sessions changed" between instances (kv.Signal).
+type Notices interface {
+	Raise(ctx context.Context) error
+}
+
+// ForgetSessions drops every session this instance keeps in memory; call
+// it when another instance announces a change (Config.Notices).
+func (s *Service) ForgetSessions() { s.sessions.forget() }
+
+// sessionsChanged is called once a change to sessions or users has
+// committed: this instance forgets at once, the others when the notice
+// reaches them (and within SessionCacheTTL should it not).
+func (s *Service) sessionsChanged(ctx context.Context) {
+	s.sessions.forget()
+	if s.notices == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := s.notices.Raise(ctx); err != nil {
+		s.log.WarnContext(ctx, "session change not announced to other instances; they see it within the session cache's time", "err", err)
+	}
 }
 
 // touchEvery bounds writes of last_seen_at: at most one per session per minute.
@@ -83,8 +115,9 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		store: cfg.Store, audit: cfg.Audit, limiter: cfg.Limiter, reach: cfg.Reach,
-		csrfKey: append([]byte(nil), cfg.CSRFKey...), clock: cfg.Clock, log: cfg.Log,
-		params: cfg.Passwords, sessionTTL: cfg.SessionTTL, idle: cfg.IdleTimeout,
+		csrfKey: append([]byte(nil), cfg.CSRFKey...), clock: cfg.Clock, log: cfg.Log, notices: cfg.Notices,
+		sessions: sessionCache{ttl: cfg.SessionCache},
+		params:   cfg.Passwords, sessionTTL: cfg.SessionTTL, idle: cfg.IdleTimeout,
 		loginsPerMn: cfg.LoginsPerMinute, maxFailures: cfg.MaxFailedLogins, lockFor: cfg.LockFor,
 	}
 	if s.clock == nil {
@@ -392,7 +425,7 @@ func (s *Service) Logout(ctx context.Context, p Principal) error {
 		return apperr.ErrUnauthenticated
 	}
 	now := s.now()
-	defer s.sessions.forget()
+	defer s.sessionsChanged(ctx)
 	return s.store.InTx(ctx, func(ctx context.Context) error {
 		if err := s.store.RevokeSession(ctx, p.SessionID, now); err != nil {
 			return err

@@ -9,8 +9,9 @@ import (
 // memory. Every request is authenticated, and reading the session with its
 // user and roles was one database round trip in each: on a busy path, about
 // a tenth of the server's work. A session ended or a user changed through
-// this instance is forgotten at once; one ended through another instance
-// sharing the database is refused here within this time.
+// this instance is forgotten at once; through another instance, as soon as
+// its notice arrives over Redis (Config.Notices, milliseconds), and within
+// this time should the notice be lost.
 const SessionCacheTTL = time.Second
 
 // sessionCacheMax bounds the sessions kept; an entry is a few hundred
@@ -18,7 +19,7 @@ const SessionCacheTTL = time.Second
 // in use.
 const sessionCacheMax = 10000
 
-// sessionCache keeps sessions read by Authenticate for SessionCacheTTL.
+// sessionCache keeps sessions read by Authenticate for its ttl.
 // Expiry, idle time, revocation and a disabled user are still judged on
 // every request against the cached rows, so only changes made elsewhere in
 // the last SessionCacheTTL go unseen.
@@ -28,6 +29,7 @@ const sessionCacheMax = 10000
 // read that began before the change is not stored, so a request racing
 // the change cannot put back what it ended.
 type sessionCache struct {
+	ttl     time.Duration // zero: SessionCacheTTL
 	mu      sync.Mutex
 	gen     uint64
 	entries map[string]cachedSession
@@ -53,8 +55,12 @@ func (c *sessionCache) generation() uint64 {
 func (c *sessionCache) get(key string, now time.Time) (cachedSession, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ttl := c.ttl
+	if ttl <= 0 {
+		ttl = SessionCacheTTL
+	}
 	e, ok := c.entries[key]
-	if !ok || e.gen != c.gen || now.Before(e.read) || now.Sub(e.read) >= SessionCacheTTL {
+	if !ok || e.gen != c.gen || now.Before(e.read) || now.Sub(e.read) >= ttl {
 		return cachedSession{}, false
 	}
 	return e, true

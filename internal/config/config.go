@@ -55,6 +55,11 @@ type Config struct {
 	// change, a pushed escalation, a delivered webhook) is kept before the
 	// purge deletes it; unpublished ones are never deleted.
 	OutboxRetention time.Duration
+	// SessionCache is how long an instance reuses a login session it read
+	// (auth.Config.SessionCache); zero: auth.SessionCacheTTL. Set in code
+	// only, by tests that must tell the cross-instance notice from the
+	// cache's expiry.
+	SessionCache time.Duration
 
 	// Remote sessions' live rooms. InstanceURL is this instance's own
 	// http(s) URL, where a WebSocket join of a room it hosts is redirected
