@@ -464,7 +464,7 @@ func (b *referralBench) lifecycle(ctx context.Context, stdout, stderr io.Writer)
 	relayStart := time.Now()
 	if err := b.waitFor(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
 		var left int
-		err := b.db.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&left)
+		err := b.db.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL AND failed_at IS NULL`).Scan(&left)
 		return left == 0, err
 	}); err != nil {
 		return fmt.Errorf("waiting for the relay: %w", err)
@@ -600,7 +600,7 @@ func (b *referralBench) sampleBacklog(ctx context.Context) func() string {
 			case <-t.C:
 			}
 			var left int
-			if b.watch.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&left) == nil {
+			if b.watch.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL AND failed_at IS NULL`).Scan(&left) == nil {
 				peak, sum, n = max(peak, left), sum+left, n+1
 			}
 		}

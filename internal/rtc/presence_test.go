@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,6 +169,70 @@ func TestTheSweepClosesASilentInstancesConnectionsAtTheirLastConfirmation(t *tes
 		}{stays.ID: {10 * time.Minute, 1}, leaves.ID: {30 * time.Second, 1}, comesBack.ID: {90 * time.Second, 2}} {
 			if a := got[user]; a.Duration != d.dur || a.Periods != d.periods {
 				t.Errorf("attendance of %s: %+v, want %v in %d", user, a, d.dur, d.periods)
+			}
+		}
+	})
+}
+
+// A connection left open before connections were held by instances
+// (migration 0014) is closed by the sweep at its joining, audited like the
+// others, once. A connection of a service is always held, by a random
+// instance when none was configured, so a live one that joined as long ago
+// but is still confirmed stays open.
+func TestTheSweepClosesAConnectionNoInstanceHolds(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		st := store.NewConsults(db)
+		t0 := sqldb.Now()
+		clk := &clock{t: t0}
+		room, host := uuid.NewString(), uuid.NewString()
+		if err := st.CreateSession(ctx, consult.Session{ID: room, Kind: consult.TeachingRound, Urgency: consult.Routine,
+			RequesterID: uuid.NewString(), RequestingHospitalID: host, TargetHospitalID: uuid.NewString(), Question: "查房",
+			Status: consult.Live, Version: 1, CreatedAt: t0, UpdatedAt: t0, StartedAt: &t0}); err != nil {
+			t.Fatal(err)
+		}
+		leftover, leftoverUser := uuid.NewString(), uuid.NewString()
+		if _, err := db.Exec(ctx, `INSERT INTO consult_presence (id, session_id, user_id, hospital_id, joined_at, seen_at)
+			VALUES ($1, $2, $3, $4, $5, $5)`, leftover, room, leftoverUser, host, t0); err != nil {
+			t.Fatal(err)
+		}
+		live := New(Config{Sessions: st, Audit: &auditLog{}, Now: clk.now})
+		stays := signaling.ParticipantInfo{ID: uuid.NewString(), Hospital: host}
+		live.Joined(room, stays, t0)
+
+		al := &auditLog{}
+		sweep := NewPresenceSweep(db, st, al, SweepOptions{Now: clk.now})
+		for _, d := range []time.Duration{time.Minute, 5 * time.Minute, 10 * time.Minute} {
+			clk.set(t0.Add(d))
+			if err := live.Confirm(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sweep.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(al.entries) != 1 {
+			t.Fatalf("audit %+v, want the leftover's closing only", al.entries)
+		}
+		e := al.entries[0]
+		if e.Action != ActionCloseSilent || e.ActorID != "system" || e.ResourceID != room || e.ActorHospitalID != host ||
+			!strings.Contains(e.Detail, leftover) || !strings.Contains(e.Detail, "no instance held it") {
+			t.Fatalf("audit entry %+v", e)
+		}
+		ps, err := st.Presence(ctx, room)
+		if err != nil || len(ps) != 2 {
+			t.Fatalf("presence %+v %v", ps, err)
+		}
+		for _, p := range ps {
+			switch p.UserID {
+			case leftoverUser:
+				if p.LeftAt == nil || !p.LeftAt.Equal(t0) {
+					t.Errorf("the leftover closed at %v, want its joining %v", p.LeftAt, t0)
+				}
+			case stays.ID:
+				if p.LeftAt != nil {
+					t.Errorf("a live connection was closed at %v", p.LeftAt)
+				}
 			}
 		}
 	})

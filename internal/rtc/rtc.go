@@ -48,6 +48,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"duikou/consult"
 	"duikou/internal/apperr"
 	"duikou/internal/audit"
@@ -179,8 +181,9 @@ type Config struct {
 	// Instance is this server instance's id (its room directory's): the
 	// connections its signalling server holds are recorded under it, so
 	// that KeepAlive confirms them and PresenceSweep can tell when they
-	// went silent. Empty: they are recorded as held by no instance, never
-	// confirmed and never swept.
+	// went silent. Empty: a random id, made by New. Every connection is
+	// held by an instance (store.Consults.RecordJoin), so the sweep can
+	// take one nobody confirms for left over.
 	Instance string
 	Now      func() time.Time
 	Log      *slog.Logger
@@ -212,6 +215,9 @@ type held struct{ id, hospital string }
 func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Instance == "" {
+		cfg.Instance = uuid.NewString()
 	}
 	log := cfg.Log
 	if log == nil {
@@ -325,9 +331,6 @@ const confirmTimeout = ConfirmEvery / 2
 // Left closes them; when it dies, its confirmations stop and PresenceSweep
 // closes them at the last one.
 func (s *Service) KeepAlive(ctx context.Context) {
-	if s.cfg.Instance == "" {
-		return
-	}
 	t := time.NewTicker(ConfirmEvery)
 	defer t.Stop()
 	for {

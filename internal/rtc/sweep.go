@@ -43,7 +43,9 @@ type SweepOptions struct {
 // instance is known to have held it. A graceful stop closes its rows
 // itself (Service.Left), so the sweep only ever sees a crashed or killed
 // instance's, or a live one's that could not confirm for that long (which
-// then records its participants again, see Service.Confirm).
+// then records its participants again, see Service.Confirm). It also
+// closes, at their joining, rows left open before connections were held by
+// instances (migration 0014): no instance holds them, so nobody would.
 //
 // It is a source of the deadline watcher (referrals.Watcher satisfies
 // referrals.Source), so the one holder of that lease sweeps. As there,
@@ -98,11 +100,15 @@ func (w *PresenceSweep) Tick(ctx context.Context) (int, error) {
 			}
 			n = len(swept)
 			for _, p := range swept {
+				when := "when instance " + p.Instance + " last confirmed it"
+				if p.Instance == "" {
+					when = "when it joined: no instance held it to confirm or close it"
+				}
 				if err := w.audit.Record(ctx, audit.Entry{
 					At: now, ActorID: "system", ActorHospitalID: p.HospitalID, Action: ActionCloseSilent,
 					ResourceType: resourceSession, ResourceID: p.SessionID, Outcome: audit.Success,
-					Detail: fmt.Sprintf("connection %s of user %s closed at %s, when instance %s last confirmed it",
-						p.ID, p.UserID, p.LeftAt.UTC().Format(time.RFC3339), p.Instance),
+					Detail: fmt.Sprintf("connection %s of user %s closed at %s, %s",
+						p.ID, p.UserID, p.LeftAt.UTC().Format(time.RFC3339), when),
 				}); err != nil {
 					return err
 				}

@@ -387,18 +387,21 @@ func (c *Consults) Addenda(ctx context.Context, sessionID string) ([]consult.Add
 		})
 }
 
+// ErrNoInstance: a connection was recorded without the instance holding it.
+var ErrNoInstance = errors.New("store: a connection is recorded under the instance holding it")
+
 // RecordJoin stores a new connection and returns its id. instance is the
 // server instance holding it, which confirms it from then on (ConfirmPresence);
-// "" for a connection no instance holds, which SweepPresence leaves alone.
-// Its last confirmation is its joining.
+// its last confirmation is its joining. An instance is required
+// (ErrNoInstance): SweepPresence closes an open connection nobody confirms,
+// so a connection no instance held would be closed while still live.
 func (c *Consults) RecordJoin(ctx context.Context, p consult.Presence, instance string) (string, error) {
-	id := uuid.Must(uuid.NewV7()).String()
-	var holder *string
-	if instance != "" {
-		holder = &instance
+	if instance == "" {
+		return "", ErrNoInstance
 	}
+	id := uuid.Must(uuid.NewV7()).String()
 	_, err := c.db.Exec(ctx, `INSERT INTO consult_presence (id, session_id, user_id, hospital_id, joined_at, left_at, instance_id, seen_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $5)`, id, p.SessionID, p.UserID, p.HospitalID, p.JoinedAt, p.LeftAt, holder)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $5)`, id, p.SessionID, p.UserID, p.HospitalID, p.JoinedAt, p.LeftAt, instance)
 	return id, err
 }
 
@@ -446,22 +449,26 @@ type SweptPresence struct {
 	SessionID  string
 	UserID     string
 	HospitalID string
-	Instance   string
-	JoinedAt   time.Time
-	LeftAt     time.Time // its last confirmation
+	// Instance held the connection; "" for one recorded before connections
+	// were held (migration 0014), whose last confirmation is its joining.
+	Instance string
+	JoinedAt time.Time
+	LeftAt   time.Time // its last confirmation
 }
 
-// SweepPresence closes up to limit open connections held by an instance that
-// has not confirmed them since before, each at its last confirmation (the
-// last moment it is known to have been open), and returns them. The
-// conditions are checked again on each row as it is updated, so a
-// confirmation or a leave committed meanwhile wins, and a connection is
-// closed, and returned, by one sweep only.
+// SweepPresence closes up to limit open connections not confirmed since
+// before, each at its last confirmation (the last moment it is known to
+// have been open), and returns them. Those are the connections of an
+// instance that went silent, and those left open before migration 0014 by
+// no instance, which nobody confirms or closes (every connection recorded
+// since is held, RecordJoin). The conditions are checked again on each row
+// as it is updated, so a confirmation or a leave committed meanwhile wins,
+// and a connection is closed, and returned, by one sweep only.
 func (c *Consults) SweepPresence(ctx context.Context, before time.Time, limit int) ([]SweptPresence, error) {
-	const stale = `left_at IS NULL AND instance_id IS NOT NULL AND seen_at < $1`
+	const stale = `left_at IS NULL AND seen_at < $1`
 	return dirQueryAll(ctx, c.db, `UPDATE consult_presence SET left_at = CASE WHEN joined_at > seen_at THEN joined_at ELSE seen_at END
 		WHERE id IN (SELECT id FROM consult_presence WHERE `+stale+` ORDER BY seen_at LIMIT $2) AND `+stale+`
-		RETURNING id, session_id, user_id, hospital_id, instance_id, joined_at, left_at`, []any{before, limit},
+		RETURNING id, session_id, user_id, hospital_id, COALESCE(instance_id, ''), joined_at, left_at`, []any{before, limit},
 		func(r sqldb.Rows) (SweptPresence, error) {
 			var p SweptPresence
 			err := r.Scan(&p.ID, &p.SessionID, &p.UserID, &p.HospitalID, &p.Instance, &p.JoinedAt, &p.LeftAt)

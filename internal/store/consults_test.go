@@ -314,7 +314,12 @@ func TestConsultStorePresence(t *testing.T) {
 			t.Fatal(err)
 		}
 		user := dirTestID()
-		first, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: s.RequestingHospitalID, JoinedAt: now}, "")
+		// A connection is held by the instance that records it: nobody
+		// else could confirm or close it.
+		if _, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: s.RequestingHospitalID, JoinedAt: now}, ""); !errors.Is(err, store.ErrNoInstance) {
+			t.Fatalf("a connection recorded under no instance: %v", err)
+		}
+		first, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: s.RequestingHospitalID, JoinedAt: now}, "here")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,7 +330,7 @@ func TestConsultStorePresence(t *testing.T) {
 		if err := st.RecordLeave(ctx, first, now.Add(50*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: s.RequestingHospitalID, JoinedAt: now.Add(10*time.Minute + 20*time.Second)}, ""); err != nil {
+		if _, err := st.RecordJoin(ctx, consult.Presence{SessionID: s.ID, UserID: user, HospitalID: s.RequestingHospitalID, JoinedAt: now.Add(10*time.Minute + 20*time.Second)}, "here"); err != nil {
 			t.Fatal(err)
 		}
 		if err := st.RecordLeave(ctx, dirTestID(), now); !errors.Is(err, apperr.ErrNotFound) {
@@ -344,8 +349,9 @@ func TestConsultStorePresence(t *testing.T) {
 
 // Connections held by a server instance are confirmed by it; the sweep
 // closes those of an instance that went silent at their last confirmation,
-// once, and leaves alone the confirmed, the closed and those no instance
-// holds. A leave arriving after the sweep keeps the sweep's time.
+// and one left open before connections were held (migration 0014) at its
+// joining, each once, and leaves alone the confirmed and the closed. A
+// leave arriving after the sweep keeps the sweep's time.
 func TestConsultStorePresenceSweep(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		ctx := context.Background()
@@ -390,7 +396,13 @@ func TestConsultStorePresenceSweep(t *testing.T) {
 			t.Fatal(err)
 		}
 		liveRow := join(live, "live", t0)
-		join(nobody, "", t0)
+		// As migration 0014 left a connection recorded before it: held by
+		// no instance, last seen when it joined.
+		nobodyRow := dirTestID()
+		if _, err := db.Exec(ctx, `INSERT INTO consult_presence (id, session_id, user_id, hospital_id, joined_at, seen_at)
+			VALUES ($1, $2, $3, $4, $5, $5)`, nobodyRow, s.ID, nobody, hospital, t0.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
 		if got := seen(liveRow); !got.Equal(t0) {
 			t.Fatalf("a new connection was last seen at %v, want its joining %v", got, t0)
 		}
@@ -418,7 +430,7 @@ func TestConsultStorePresenceSweep(t *testing.T) {
 		// time, each at its last confirmation; nothing goes twice.
 		cutoff := t0.Add(2 * time.Minute)
 		var swept []store.SweptPresence
-		for range 3 {
+		for range 4 {
 			got, err := st.SweepPresence(ctx, cutoff, 1)
 			if err != nil {
 				t.Fatal(err)
@@ -429,6 +441,7 @@ func TestConsultStorePresenceSweep(t *testing.T) {
 		wantSwept := []store.SweptPresence{
 			{ID: deadRow, SessionID: s.ID, UserID: dead, HospitalID: hospital, Instance: "dead", JoinedAt: t0, LeftAt: t0.Add(40 * time.Second)},
 			{ID: lateRow, SessionID: s.ID, UserID: late, HospitalID: hospital, Instance: "dead", JoinedAt: t0.Add(20 * time.Second), LeftAt: t0.Add(40 * time.Second)},
+			{ID: nobodyRow, SessionID: s.ID, UserID: nobody, HospitalID: hospital, Instance: "", JoinedAt: t0.Add(-time.Hour), LeftAt: t0.Add(-time.Hour)},
 		}
 		slices.SortFunc(wantSwept, func(a, b store.SweptPresence) int { return strings.Compare(a.ID, b.ID) })
 		if len(swept) != len(wantSwept) {
@@ -461,7 +474,7 @@ func TestConsultStorePresenceSweep(t *testing.T) {
 		}
 		at := func(d time.Duration) *time.Time { x := t0.Add(d); return &x }
 		for user, at := range map[string]*time.Time{dead: at(40 * time.Second), late: at(40 * time.Second),
-			gone: at(30 * time.Second), live: nil, nobody: nil} {
+			gone: at(30 * time.Second), live: nil, nobody: at(-time.Hour)} {
 			if got := left[user]; (got == nil) != (at == nil) || got != nil && !got.Equal(*at) {
 				t.Errorf("user %s left at %v, want %v", user, got, at)
 			}
@@ -475,7 +488,7 @@ func TestConsultStorePresenceSweep(t *testing.T) {
 			durations[a.UserID] = a.Duration
 		}
 		wantDur := map[string]time.Duration{dead: 40 * time.Second, late: 20 * time.Second, gone: 30 * time.Second,
-			live: 10 * time.Minute, nobody: 10 * time.Minute}
+			live: 10 * time.Minute}
 		if !reflect.DeepEqual(durations, wantDur) {
 			t.Fatalf("attendance %v, want %v", durations, wantDur)
 		}

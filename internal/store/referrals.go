@@ -439,10 +439,11 @@ func (s *Referrals) EnqueueOutbox(ctx context.Context, topic, key, payload strin
 		topic, key, payload, at)
 }
 
-// Outbox returns up to limit unpublished messages in the order written.
+// Outbox returns up to limit pending messages (neither published nor
+// given up) in the order written.
 func (s *Referrals) Outbox(ctx context.Context, limit int) ([]OutboxMessage, error) {
 	return dirQueryAll(ctx, s.db, `SELECT id, topic, key, payload, created_at, published_at
-		FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1`, []any{limit},
+		FROM outbox WHERE `+outboxPending+` ORDER BY id LIMIT $1`, []any{limit},
 		func(r sqldb.Rows) (OutboxMessage, error) {
 			var m OutboxMessage
 			err := r.Scan(&m.ID, &m.Topic, &m.Key, &m.Payload, &m.CreatedAt, &m.PublishedAt)

@@ -135,7 +135,7 @@ func (s *Referrals) ClaimOutbox(ctx context.Context, topic string, limit int, no
 		lock = ` FOR UPDATE SKIP LOCKED`
 	}
 	ms, err := dirQueryAll(ctx, s.db, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $3
-		WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL AND failed_at IS NULL AND topic = $1
+		WHERE id IN (SELECT id FROM outbox WHERE `+outboxPending+` AND topic = $1
 			AND (next_attempt_at IS NULL OR next_attempt_at <= $2) ORDER BY id LIMIT $4`+lock+`)
 		RETURNING id, topic, key, payload, created_at, published_at, attempts`,
 		[]any{topic, now, hold, limit}, func(r sqldb.Rows) (OutboxMessage, error) {

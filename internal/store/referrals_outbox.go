@@ -10,14 +10,15 @@ import (
 	"duikou/referral"
 )
 
-// TakeOutbox returns up to limit unpublished messages of topic in the order
-// written, for the transaction in ctx to publish and mark. On PostgreSQL the
-// rows stay locked until that transaction ends and rows another relay holds
-// are skipped, so relays on several instances share the work instead of
-// repeating it. SQLite has a single writer already.
+// TakeOutbox returns up to limit pending messages of topic (neither
+// published nor given up) in the order written, for the transaction in ctx
+// to publish and mark. On PostgreSQL the rows stay locked until that
+// transaction ends and rows another relay holds are skipped, so relays on
+// several instances share the work instead of repeating it. SQLite has a
+// single writer already.
 func (s *Referrals) TakeOutbox(ctx context.Context, topic string, limit int) ([]OutboxMessage, error) {
 	q := `SELECT id, topic, key, payload, created_at, published_at
-		FROM outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2`
+		FROM outbox WHERE ` + outboxPending + ` AND topic = $1 ORDER BY id LIMIT $2`
 	if s.db.Dialect() == sqldb.Postgres {
 		q += ` FOR UPDATE SKIP LOCKED`
 	}
@@ -27,6 +28,12 @@ func (s *Referrals) TakeOutbox(ctx context.Context, topic string, limit int) ([]
 		return m, err
 	})
 }
+
+// outboxPending selects the messages still to deliver: neither published
+// nor given up (FailOutbox). It is the predicate of the outbox_pending
+// index (migration 0018), which PostgreSQL uses only for a query whose
+// WHERE implies it, so every read of pending messages says all of it.
+const outboxPending = `published_at IS NULL AND failed_at IS NULL`
 
 // MarkPublished records that the messages with ids were delivered at.
 // A message already marked keeps its first delivery time.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -431,4 +432,106 @@ func TestReferralOutboxFailedMessageIsNeverClaimedAgain(t *testing.T) {
 			t.Errorf("%d failed, %d published, last error %q", failed, published, lastError)
 		}
 	})
+}
+
+// A delivery given up is no longer pending: neither the relay nor the
+// webhook nor a look at the outbox gets it again. On PostgreSQL each of
+// those reads can go through the outbox_pending index, which holds only
+// pending messages: a partial index serves only a query whose WHERE
+// implies its predicate.
+func TestReferralOutboxGivenUpMessagesAreNotPending(t *testing.T) {
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		ctx := context.Background()
+		rec := &outboxTestStatements{DB: db}
+		st := store.NewReferrals(rec)
+		now := sqldb.Now()
+		for _, k := range []string{"a", "b", "c"} {
+			if err := st.EnqueueOutbox(ctx, "hook", k, "{}", now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ms, err := st.ClaimOutbox(ctx, "hook", 10, now, now.Add(time.Minute))
+		if err != nil || len(ms) != 3 {
+			t.Fatalf("claimed %d (%v)", len(ms), err)
+		}
+		if err := st.FailOutbox(ctx, ms[1].ID, now, "receiver answered 500"); err != nil {
+			t.Fatal(err)
+		}
+		rec.reads = nil
+
+		taken, err := st.TakeOutbox(ctx, "hook", 10)
+		if err != nil || !slices.Equal(outboxTestIDs(taken), []string{"a", "c"}) {
+			t.Errorf("the relay took %v (%v), want a, c", outboxTestIDs(taken), err)
+		}
+		listed, err := st.Outbox(ctx, 10)
+		if err != nil || !slices.Equal(outboxTestIDs(listed), []string{"a", "c"}) {
+			t.Errorf("pending %v (%v), want a, c", outboxTestIDs(listed), err)
+		}
+		claimed, err := st.ClaimOutbox(ctx, "hook", 10, now.Add(time.Hour), now.Add(2*time.Hour))
+		if err != nil || !slices.Equal(outboxTestIDs(claimed), []string{"a", "c"}) {
+			t.Errorf("the webhook claimed %v (%v), want a, c", outboxTestIDs(claimed), err)
+		}
+
+		if db.Dialect() != sqldb.Postgres {
+			return
+		}
+		if len(rec.reads) != 3 {
+			t.Fatalf("recorded %d reads, want the three above", len(rec.reads))
+		}
+		// Many delivered messages, as a running outbox holds, and fresh
+		// statistics: the planner then sees the pending ones as the few
+		// they are, and sequential scans are off so that even a small
+		// table is read through an index, which must be outbox_pending.
+		if _, err := db.Exec(ctx, `INSERT INTO outbox (topic, key, payload, created_at, published_at)
+			SELECT 'hook', 'delivered-' || g, '{}', $1, $1 FROM generate_series(1, 2000) g`, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, `ANALYZE outbox`); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rec.reads {
+			var plan []string
+			err := db.InTx(ctx, func(ctx context.Context) error {
+				if _, err := db.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+					return err
+				}
+				rows, err := db.Query(ctx, `EXPLAIN `+r.sql, r.args...)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				for rows.Next() {
+					var line string
+					if err := rows.Scan(&line); err != nil {
+						return err
+					}
+					plan = append(plan, line)
+				}
+				return rows.Err()
+			})
+			if err != nil {
+				t.Fatalf("explain %s: %v", r.sql, err)
+			}
+			if !strings.Contains(strings.Join(plan, "\n"), "outbox_pending") {
+				t.Errorf("%s\nis planned without the outbox_pending index:\n%s", r.sql, strings.Join(plan, "\n"))
+			}
+		}
+	})
+}
+
+// outboxTestStatements records the queries the store sends, with their
+// arguments, for the planner to be asked about them.
+type outboxTestStatements struct {
+	sqldb.DB
+	reads []outboxTestStatement
+}
+
+type outboxTestStatement struct {
+	sql  string
+	args []any
+}
+
+func (s *outboxTestStatements) Query(ctx context.Context, sql string, args ...any) (sqldb.Rows, error) {
+	s.reads = append(s.reads, outboxTestStatement{sql, args})
+	return s.DB.Query(ctx, sql, args...)
 }
