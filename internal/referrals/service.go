@@ -214,16 +214,7 @@ func (s *Service) Edit(ctx context.Context, p auth.Principal, id string, version
 		out = next
 		return nil
 	})
-	var np notParty
-	if errors.As(err, &np) {
-		return referral.Referral{}, s.denied(ctx, p, np.r)
-	}
-	if errors.Is(err, sqldb.ErrRowChanged) {
-		// The database's own guard on the ticket's version (store
-		// Referrals.Update), reported by the commit.
-		return referral.Referral{}, apperr.ErrStale
-	}
-	if err != nil {
+	if err := s.changeErr(ctx, p, err); err != nil {
 		return referral.Referral{}, err
 	}
 	return out, nil
@@ -380,19 +371,25 @@ func (s *Service) Act(ctx context.Context, p auth.Principal, id string, version 
 		out = next
 		return nil
 	})
-	var np notParty
-	if errors.As(err, &np) {
-		return referral.Referral{}, s.denied(ctx, p, np.r)
-	}
-	if errors.Is(err, sqldb.ErrRowChanged) {
-		// The database's own guard on the ticket's version (store
-		// Referrals.Update), reported by the commit.
-		return referral.Referral{}, apperr.ErrStale
-	}
-	if err != nil {
+	if err := s.changeErr(ctx, p, err); err != nil {
 		return referral.Referral{}, err
 	}
 	return out, nil
+}
+
+// changeErr turns what a change's transaction returned into the caller's
+// answer: a caller who is no party is refused (and the attempt recorded),
+// and the database's own guard on the ticket's version (store
+// Referrals.Update), reported by the commit, is a stale version.
+func (s *Service) changeErr(ctx context.Context, p auth.Principal, err error) error {
+	var np notParty
+	switch {
+	case errors.As(err, &np):
+		return s.denied(ctx, p, np.r)
+	case errors.Is(err, sqldb.ErrRowChanged):
+		return apperr.ErrStale
+	}
+	return err
 }
 
 // checkSending checks what sending a ticket to the receiving hospital needs

@@ -289,6 +289,20 @@ type extraColumns struct {
 
 func (e extraColumns) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
 
+// updateReferral writes every column but the id ($1) from referralArgs,
+// where the stored version is the last argument; updateReferralGuarded is
+// the same with the database's guard on the count (see Update). Both are
+// built once: Update runs on every state change.
+var updateReferral, updateReferralGuarded = func() (string, string) {
+	cols := strings.Split(referralCols, ",")
+	sets := make([]string, 0, len(cols)-1)
+	for i, c := range cols[1:] { // the id is never changed
+		sets = append(sets, fmt.Sprintf("%s = $%d", strings.TrimSpace(c), i+2))
+	}
+	update := `UPDATE referrals SET ` + strings.Join(sets, ", ") + fmt.Sprintf(` WHERE id = $1 AND version = $%d`, len(cols)+1)
+	return update, `WITH updated AS (` + update + ` RETURNING 1) SELECT expect_one(count(*)) FROM updated`
+}()
+
 // Update writes r over was, the ticket as the caller read it, if the stored
 // version is still was.Version; otherwise apperr.ErrStale
 // (apperr.ErrNotFound when the ticket does not exist). Inside a transaction
@@ -303,13 +317,7 @@ func (s *Referrals) Update(ctx context.Context, r, was referral.Referral) error 
 	if err != nil {
 		return err
 	}
-	cols := strings.Split(referralCols, ",")
-	sets := make([]string, 0, len(cols)-1)
-	for i, c := range cols[1:] { // the id is never changed
-		sets = append(sets, fmt.Sprintf("%s = $%d", strings.TrimSpace(c), i+2))
-	}
 	args = append(args, was.Version)
-	update := `UPDATE referrals SET ` + strings.Join(sets, ", ") + fmt.Sprintf(` WHERE id = $1 AND version = $%d`, len(args))
 	if s.db.Dialect() == sqldb.Postgres && sqldb.InTransaction(ctx) {
 		// The row goes with the transaction's next statement or its commit.
 		// The service has read it FOR UPDATE and checked its version, so
@@ -317,14 +325,14 @@ func (s *Referrals) Update(ctx context.Context, r, was referral.Referral) error 
 		// fails the transaction unless exactly the one row changed, and the commit
 		// reports sqldb.ErrRowChanged. A check made here would have to see
 		// the count before COMMIT is sent, one more round trip per change.
-		err = s.db.ExecLater(ctx, nil, `WITH updated AS (`+update+` RETURNING 1) SELECT expect_one(count(*)) FROM updated`, args...)
+		err = s.db.ExecLater(ctx, nil, updateReferralGuarded, args...)
 	} else {
 		err = s.db.ExecLater(ctx, func(n int64) error {
 			if n == 0 {
 				return apperr.ErrStale
 			}
 			return nil
-		}, update, args...)
+		}, updateReferral, args...)
 	}
 	if errors.Is(err, apperr.ErrStale) {
 		return dirStaleOrMissing(ctx, s.db, "referrals", r.ID)
