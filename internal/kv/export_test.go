@@ -17,3 +17,7 @@ func (l *Limiter) LocalKeys() int {
 
 // ChunkCap is the largest reservation l makes for limit.
 func ChunkCap(limit int) int { return chunkCap(limit) }
+
+// SetListenPing sets how long c's listening connection may stay silent
+// before it is pinged; call it before the first Listen.
+func (c *Conn) SetListenPing(d time.Duration) { c.hub.ping = d }

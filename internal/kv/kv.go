@@ -24,6 +24,7 @@ type Conn struct {
 	// (or test runs) can share one Redis.
 	Prefix string
 	stop   func()
+	hub    hub // Listen's shared pub/sub connection
 }
 
 // Open connects to url, or starts the embedded server when url is empty.
@@ -65,7 +66,10 @@ func (c *Conn) Key(parts ...string) string {
 
 // Close closes the client and stops the embedded server.
 func (c *Conn) Close() error {
+	c.hub.close()
 	err := c.Client.Close()
-	c.stop()
+	if c.stop != nil {
+		c.stop()
+	}
 	return err
 }

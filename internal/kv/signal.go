@@ -3,8 +3,6 @@ package kv
 import (
 	"context"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Signal is a notice without content that every instance sharing Redis
@@ -32,36 +30,25 @@ func (s *Signal) Raise(ctx context.Context) error {
 // made or remade (notices may have been missed meanwhile), until ctx ends.
 // ready, when not nil, is closed once the first subscription is in place.
 func (s *Signal) Run(ctx context.Context, fn func(), ready chan<- struct{}) {
-	sub := s.conn.Subscribe(ctx, s.channel)
-	// A blocked Receive does not watch ctx; closing the subscription ends it.
-	stop := context.AfterFunc(ctx, func() { sub.Close() })
-	defer stop()
-	defer sub.Close()
 	first := true
-	for {
-		msg, err := sub.Receive(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			// go-redis reconnects and resubscribes on the next Receive;
-			// pause so a Redis that is down is not asked in a tight loop.
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		switch msg.(type) {
-		case *redis.Subscription:
+	for ctx.Err() == nil {
+		if in, stop, err := s.conn.Listen(ctx, s.channel); err == nil {
 			fn()
 			if first && ready != nil {
 				close(ready)
 			}
 			first = false
-		case *redis.Message:
-			fn()
+			for range in {
+				fn()
+			}
+			stop()
+		}
+		// The connection broke or Redis is down: listen again after a
+		// pause, so a Redis that is away is not asked in a tight loop.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"duikou/internal/kv"
@@ -55,45 +54,27 @@ func (q *Referrals) SubscribeChanges(ctx context.Context, hospitalID string) (<-
 // subscribe decodes the messages of one channel into T. When it returns,
 // the subscription is active. A message that does not decode is dropped, and
 // a receiver that does not keep up loses messages rather than hold up the
-// others: every watcher can re-read the state it shows.
+// others: every watcher can re-read the state it shows. The channel also
+// closes when the instance's connection to Redis breaks (kv.Conn.Listen), so
+// a screen that may have missed something reconnects and reads again.
 func subscribe[T any](ctx context.Context, conn *kv.Conn, channel string) (<-chan T, func(), error) {
-	ps := conn.Subscribe(ctx, channel)
-	if _, err := ps.Receive(ctx); err != nil {
-		ps.Close()
+	in, stop, err := conn.Listen(ctx, channel)
+	if err != nil {
 		return nil, nil, fmt.Errorf("queue subscribe: %w", err)
 	}
-	out := make(chan T, 64)
-	done := make(chan struct{})
+	out := make(chan T, kv.ListenBuffer)
 	go func() {
 		defer close(out)
-		in := ps.Channel()
-		for {
+		for payload := range in {
+			var v T
+			if json.Unmarshal([]byte(payload), &v) != nil {
+				continue
+			}
 			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case m, ok := <-in:
-				if !ok {
-					return
-				}
-				var v T
-				if json.Unmarshal([]byte(m.Payload), &v) != nil {
-					continue
-				}
-				select {
-				case out <- v:
-				default: // a slow screen loses events and refreshes; the queue never waits for it
-				}
+			case out <- v:
+			default: // a slow screen loses events and refreshes; the queue never waits for it
 			}
 		}
 	}()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			close(done)
-			ps.Close()
-		})
-	}
 	return out, stop, nil
 }
