@@ -325,15 +325,6 @@ func (c *Consults) ListSessions(ctx context.Context, f ConsultFilter) ([]consult
 	return dirQueryAll(ctx, c.db, q, w.args, func(r sqldb.Rows) (consult.Session, error) { return scanSession(r) })
 }
 
-// Waiting returns requests still unanswered that were made before
-// createdBefore, oldest first: the deadline watcher checks them with
-// consult.Deadlines.Breaches.
-func (c *Consults) Waiting(ctx context.Context, createdBefore time.Time, limit int) ([]consult.Session, error) {
-	return dirQueryAll(ctx, c.db, `SELECT `+sessionCols+` FROM consult_sessions
-		WHERE status = 'requested' AND created_at < $1 ORDER BY created_at, id LIMIT $2`,
-		[]any{createdBefore, limit}, func(r sqldb.Rows) (consult.Session, error) { return scanSession(r) })
-}
-
 // AppendEvent adds ev to the end of the session's history. Call it in the
 // transaction that changed the session: the session's row lock orders the
 // sequence numbers.

@@ -292,15 +292,6 @@ func TestConsultStoreListsThePartiesSessions(t *testing.T) {
 			}
 		}
 
-		waiting := conTestSession(county, tertiary, now)
-		waiting.Status, waiting.CreatedAt = consult.Requested, now.Add(-2*time.Hour)
-		if err := st.CreateSession(ctx, waiting); err != nil {
-			t.Fatal(err)
-		}
-		got, err := st.Waiting(ctx, now.Add(-time.Hour), 10)
-		if err != nil || len(got) != 1 || got[0].ID != waiting.ID {
-			t.Fatalf("waiting: %v %v", err, got)
-		}
 	})
 }
 
