@@ -61,7 +61,7 @@ func TestReferralSmoke(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
 	report := out.String()
-	for _, row := range []string{"create draft", "submit: POST", "claim: POST", "accept: POST", "baseline: the same rows", "baseline, append-only",
+	for _, row := range []string{"create draft", "submit: POST", "claim: POST", "accept: POST", "baseline: the same rows", "baseline, append-only", "baseline, 16 tickets per transaction",
 		"calibration: single-row INSERT", "calibration: 4-row transaction"} {
 		if !regexp.MustCompile(`\| ` + regexp.QuoteMeta(row) + `[^|]* \| 20 \| [^|]+ \|[^\n]*\| 0 \|\n`).MatchString(report) {
 			t.Errorf("the lifecycle table has no error-free row %q for all 20 tickets", row)
