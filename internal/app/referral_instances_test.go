@@ -21,6 +21,7 @@ import (
 
 	"duikou/internal/config"
 	"duikou/internal/kv/kvtest"
+	"duikou/internal/queue"
 	"duikou/internal/secret"
 	"duikou/internal/sqldb/sqldbtest"
 )
@@ -350,6 +351,14 @@ func TestRedisLostMidRunLosesNoTicket(t *testing.T) {
 		return nil
 	})
 
+	// A desk screen watches the queue through the loss.
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close) // after the streams' own cleanups have closed them
+	screen := openAppStream(t, srv.URL, w.desk.token, "/api/v1/referral-queues/"+w.sph+"/stream")
+	if name, _ := screen.next(t, time.After(streamWait)); name != "ready" {
+		t.Fatalf("the stream opened with %q, want ready", name)
+	}
+
 	const doctors, each = 3, 6
 	var (
 		mu sync.Mutex
@@ -373,6 +382,10 @@ func TestRedisLostMidRunLosesNoTicket(t *testing.T) {
 	}
 	// Redis dies while the doctors are at work and comes back empty.
 	rd.kill()
+	// What was published while Redis was away is lost to the screen, so its
+	// stream ends rather than go on with a gap: the browser reconnects and
+	// reads the queue again.
+	screen.ended(t)
 	time.Sleep(500 * time.Millisecond)
 	rd.start()
 	wg.Wait()
@@ -396,6 +409,22 @@ func TestRedisLostMidRunLosesNoTicket(t *testing.T) {
 		}
 		return nil
 	})
+	// A screen that reconnects hears the queue again.
+	eventually(t, 10*time.Second, func() error {
+		code, _, _ := w.desk.call("GET", "/api/v1/referral-queues/"+w.sph, nil)
+		if code != http.StatusOK {
+			return fmt.Errorf("queue answered %d", code)
+		}
+		return nil
+	})
+	screen = openAppStream(t, srv.URL, w.desk.token, "/api/v1/referral-queues/"+w.sph+"/stream")
+	if name, _ := screen.next(t, time.After(streamWait)); name != "ready" {
+		t.Fatalf("the stream reopened with %q, want ready", name)
+	}
+	late := w.submit(t, "重连后")
+	submitted[late["id"].(string)] = true
+	screen.await(t, queue.EventQueued, late["id"].(string))
+
 	// The claim survived the loss: the holder still decides the ticket, and
 	// nobody else can claim it from the rebuilt queue.
 	board := w.desk.must(http.StatusOK, "GET", "/api/v1/referral-queues/"+w.sph+"?limit=500", nil)
