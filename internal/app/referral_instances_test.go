@@ -386,6 +386,10 @@ func TestRedisLostMidRunLosesNoTicket(t *testing.T) {
 	// stream ends rather than go on with a gap: the browser reconnects and
 	// reads the queue again.
 	screen.ended(t)
+	// Meanwhile the desk's queue answers that Redis is away, for now.
+	if code, _, h := w.desk.call("GET", "/api/v1/referral-queues/"+w.sph, nil); code != http.StatusServiceUnavailable || h.Get("Retry-After") == "" {
+		t.Errorf("the queue answered %d (Retry-After %q) while Redis was down, want 503 with Retry-After", code, h.Get("Retry-After"))
+	}
 	time.Sleep(500 * time.Millisecond)
 	rd.start()
 	wg.Wait()

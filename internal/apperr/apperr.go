@@ -28,6 +28,9 @@ var (
 	// ErrTooLarge: a well-formed request for more than the server answers at
 	// once (a range too long, too many rows to read).
 	ErrTooLarge = errors.New("request too large")
+	// ErrUnavailable: a service the server depends on (the database, Redis)
+	// cannot be reached just now; the same request may work shortly.
+	ErrUnavailable = errors.New("service unavailable")
 )
 
 // FieldError names one field at fault. Field uses JSON names and dotted

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 
 	"duikou/internal/apperr"
@@ -66,6 +67,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, r, http.StatusPreconditionRequired, `send If-Match with the version you read (its ETag)`)
 	case errors.Is(err, apperr.ErrConflict):
 		writeProblem(w, r, http.StatusConflict, publicMessage(err, "the change conflicts with existing data"))
+	case errors.Is(err, apperr.ErrUnavailable) || unreachable(err):
+		// The database or Redis is away (restarting, cut off): not this
+		// request's fault, and worth retrying in a moment.
+		a.log.WarnContext(r.Context(), "request failed: a backing service is unavailable", "err", err, "request_id", requestID(r.Context()))
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, r, http.StatusServiceUnavailable, "a service this server depends on is unavailable; retry in a few seconds")
 	default:
 		a.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", requestID(r.Context()))
 		writeProblem(w, r, http.StatusInternalServerError, "internal error; quote the request id when reporting it")
@@ -97,4 +104,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func fieldError(field, message string) apperr.FieldError {
 	return apperr.FieldError{Field: field, Message: message}
+}
+
+// unreachable reports whether err is a failure to reach a server over the
+// network: one of the servers behind (the database, Redis), or the client's
+// own connection, whose failure leaves nobody to read the answer anyway.
+func unreachable(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"duikou/internal/apperr"
 )
 
 // Listening. Every live screen of an instance (desk queues, referral and
@@ -37,8 +39,8 @@ const listenPing = 15 * time.Second
 const listenOpTimeout = 10 * time.Second
 
 // errListenerClosed is what an operation waiting on a broken pub/sub
-// connection gets.
-var errListenerClosed = errors.New("redis pub/sub connection closed")
+// connection gets: Redis is away, for now.
+var errListenerClosed = fmt.Errorf("redis pub/sub connection closed: %w", apperr.ErrUnavailable)
 
 // hub is a Conn's listening: its zero value is ready, and Conn.Close ends it.
 type hub struct {
