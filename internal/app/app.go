@@ -80,6 +80,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err 
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "duikou_pubsub_channels",
+			Help: "Redis pub/sub channels this instance is subscribed to, all on its one listening connection."},
+			func() float64 { return float64(a.KV.ListenStats().Channels) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "duikou_pubsub_listeners",
+			Help: "Listeners fed from those channels: open live screens, signals, the Redis-restart watch."},
+			func() float64 { return float64(a.KV.ListenStats().Listeners) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "duikou_pubsub_dropped_total",
+			Help: "Messages live listeners lost for falling more than kv.ListenBuffer behind."},
+			func() float64 { return float64(a.KV.ListenStats().Dropped) }),
+	)
 
 	deps := httpapi.Deps{
 		Log:     log,

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -84,6 +86,28 @@ func TestStreamsReachScreensOnAnotherInstance(t *testing.T) {
 	deskStream.await(t, "ready", "")
 	doctorStream.await(t, "ready", "")
 
+	// A second screen on the same queue is one more listener on the
+	// instance's one Redis subscription to that queue's channel, and the
+	// instance's metrics say so.
+	before := two.KV.ListenStats()
+	secondScreen := openAppStream(t, base, deskToken, "/api/v1/referral-queues/"+desk.HospitalID+"/stream")
+	secondScreen.await(t, "ready", "")
+	after := two.KV.ListenStats()
+	if after.Channels != before.Channels || after.Listeners != before.Listeners+1 {
+		t.Fatalf("listening went from %+v to %+v with a second screen on the same queue", before, after)
+	}
+	res, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, line := range []string{fmt.Sprintf("duikou_pubsub_listeners %d\n", after.Listeners), fmt.Sprintf("duikou_pubsub_channels %d\n", after.Channels)} {
+		if !strings.Contains(string(metrics), line) {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+
 	// The doctor writes and sends a ticket through instance one.
 	admin := auth.Principal{UserID: "system", Roles: []auth.Role{auth.Admin}}
 	dept := func(hospitalID string) string {
@@ -143,6 +167,7 @@ func TestStreamsReachScreensOnAnotherInstance(t *testing.T) {
 	stopTwo()
 	deskStream.ended(t)
 	doctorStream.ended(t)
+	secondScreen.ended(t)
 	select {
 	case err := <-served:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {

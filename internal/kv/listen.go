@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,12 +53,15 @@ type hub struct {
 	closed bool
 	// ping is listenPing unless a test shortens it.
 	ping time.Duration
+	// dropped counts messages a listener lost for being too far behind.
+	dropped atomic.Int64
 }
 
 // pubsubSession is one pub/sub connection and its listeners. It ends for
 // good when the connection breaks; the hub then starts a new one for the
 // next listener.
 type pubsubSession struct {
+	dropped *atomic.Int64 // the hub's
 	ping    time.Duration
 	ps      *redis.PubSub
 	dead    chan struct{} // closed when the connection broke or was closed
@@ -137,6 +141,7 @@ func (h *hub) session(c *Conn) (*pubsubSession, error) {
 		ping = listenPing
 	}
 	s := &pubsubSession{
+		dropped:   &h.dropped,
 		ping:      ping,
 		ps:        c.Client.Subscribe(context.Background()),
 		dead:      make(chan struct{}),
@@ -237,6 +242,7 @@ func (s *pubsubSession) read() {
 				select {
 				case l.out <- m.Payload:
 				default: // a listener that does not keep up loses the message
+					s.dropped.Add(1)
 				}
 			}
 			s.mu.RUnlock()
@@ -278,4 +284,34 @@ func (h *hub) close() {
 	if s != nil {
 		s.end()
 	}
+}
+
+// ListenStats is what an instance's listening holds: the channels subscribed
+// on its one pub/sub connection, the listeners fed from them, and the
+// messages listeners have lost, all told, for falling behind.
+type ListenStats struct {
+	Channels, Listeners int
+	Dropped             int64
+}
+
+// ListenStats reports c's listening now.
+func (c *Conn) ListenStats() ListenStats {
+	h := &c.hub
+	st := ListenStats{Dropped: h.dropped.Load()}
+	h.ops.Lock()
+	s := h.s
+	h.ops.Unlock()
+	if s == nil {
+		return st
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ended {
+		return st
+	}
+	st.Channels = len(s.listeners)
+	for _, set := range s.listeners {
+		st.Listeners += len(set)
+	}
+	return st
 }

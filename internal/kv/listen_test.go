@@ -82,6 +82,9 @@ func TestListenersShareOneSubscriptionPerChannel(t *testing.T) {
 					t.Fatalf("%s has %d subscribers in Redis, want 1 for 7 listeners", ch, n)
 				}
 			}
+			if st := conn.ListenStats(); st.Channels != 3 || st.Listeners != 21 {
+				t.Fatalf("stats %+v, want 3 channels and 21 listeners", st)
+			}
 			for _, ch := range channels {
 				if err := conn.Publish(ctx, ch, "to "+ch).Err(); err != nil {
 					t.Fatal(err)
@@ -112,6 +115,9 @@ func TestListenersShareOneSubscriptionPerChannel(t *testing.T) {
 				if n := numsub(t, conn, ch); n != 0 {
 					t.Fatalf("%s still has %d subscribers after every listener stopped", ch, n)
 				}
+			}
+			if st := conn.ListenStats(); st.Channels != 0 || st.Listeners != 0 {
+				t.Fatalf("stats %+v after every listener stopped", st)
 			}
 
 			// Listening again after the channel was given up works.
@@ -202,6 +208,9 @@ func TestSlowListenerHoldsUpNobody(t *testing.T) {
 			}
 			if len(slow) != kv.ListenBuffer {
 				t.Fatalf("the idle listener holds %d messages, want its buffer full (%d)", len(slow), kv.ListenBuffer)
+			}
+			if d := conn.ListenStats().Dropped; d != n-kv.ListenBuffer {
+				t.Fatalf("%d messages counted as lost, want %d", d, n-kv.ListenBuffer)
 			}
 		})
 	}
