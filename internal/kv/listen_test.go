@@ -3,6 +3,7 @@ package kv_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -331,5 +332,95 @@ func brokenConnectionEndsListeners(t *testing.T, conn *kv.Conn, breakIt func()) 
 	}
 	if got := receive(t, in, "the new listener"); got != "after" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// A Redis that stops answering without closing the connection (a network
+// cut, a frozen server) is found by the pings: the listeners end within two
+// quiet spells instead of waiting for ever on a dead socket.
+func TestSilentConnectionIsFoundByPing(t *testing.T) {
+	m := miniredis.RunT(t)
+	p := startFreezer(t, m.Addr())
+	conn := &kv.Conn{Client: redis.NewClient(&redis.Options{Addr: p.addr(), Protocol: 2, MaxRetries: -1})}
+	defer conn.Close()
+	conn.SetListenPing(50 * time.Millisecond)
+	in, stop, err := conn.Listen(context.Background(), "frozen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	quiet(t, in, "before the freeze") // a ping is answered meanwhile
+	time.Sleep(150 * time.Millisecond)
+	quiet(t, in, "after pings were answered")
+	p.freeze()
+	select {
+	case _, ok := <-in:
+		if ok {
+			t.Fatal("a message from a frozen server")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the listener outlived a server that stopped answering")
+	}
+}
+
+// freezer forwards TCP connections to a server until freeze, after which it
+// keeps them open and passes nothing either way.
+type freezer struct {
+	ln     net.Listener
+	frozen chan struct{}
+	once   sync.Once
+}
+
+func startFreezer(t *testing.T, target string) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, frozen: make(chan struct{})}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			t.Cleanup(func() { c.Close(); s.Close() })
+			go f.pipe(s, c)
+			go f.pipe(c, s)
+		}
+	}()
+	return f
+}
+
+func (f *freezer) addr() string { return f.ln.Addr().String() }
+func (f *freezer) freeze()      { f.once.Do(func() { close(f.frozen) }) }
+
+func (f *freezer) pipe(dst, src net.Conn) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := src.Read(buf)
+		select {
+		case <-f.frozen:
+			// Swallow everything from now on, keeping the socket open.
+			for {
+				if _, err := src.Read(buf); err != nil {
+					return
+				}
+			}
+		default:
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }
