@@ -140,7 +140,7 @@ func buildOpenAPI(ops []operation) map[string]any {
 		"info": map[string]any{
 			"title":       "Duikou API",
 			"version":     "1",
-			"description": "Paired hospital support: directory, patients and consent, identity and access, audit. Errors are application/problem+json naming the field at fault. Lists take ?cursor= and ?limit= (1–200). Changes take If-Match with the ETag. While the database or Redis cannot be reached, requests that need it answer 503 with Retry-After.",
+			"description": "Paired hospital support: directory, patients and consent, identity and access, audit. Errors are application/problem+json naming the field at fault. Lists take ?cursor= and ?limit= (1–200). Changes take If-Match with the ETag. While the database or Redis cannot be reached, or when the database gives up a change that met another (deadlock), requests answer 503 with Retry-After: retry them (with the same Idempotency-Key).",
 		},
 		"servers": []any{map[string]any{"url": "/"}},
 		"paths":   paths,

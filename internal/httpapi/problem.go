@@ -68,11 +68,12 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, apperr.ErrConflict):
 		writeProblem(w, r, http.StatusConflict, publicMessage(err, "the change conflicts with existing data"))
 	case errors.Is(err, apperr.ErrUnavailable) || unreachable(err):
-		// The database or Redis is away (restarting, cut off): not this
-		// request's fault, and worth retrying in a moment.
-		a.log.WarnContext(r.Context(), "request failed: a backing service is unavailable", "err", err, "request_id", requestID(r.Context()))
+		// The database or Redis is away (restarting, cut off), or the
+		// database gave up a transaction that met another (a deadlock): not
+		// this request's fault, and worth retrying in a moment.
+		a.log.WarnContext(r.Context(), "request failed: a backing service is unavailable or busy", "err", err, "request_id", requestID(r.Context()))
 		w.Header().Set("Retry-After", "5")
-		writeProblem(w, r, http.StatusServiceUnavailable, "a service this server depends on is unavailable; retry in a few seconds")
+		writeProblem(w, r, http.StatusServiceUnavailable, "the server cannot complete this just now; retry in a few seconds")
 	default:
 		a.log.ErrorContext(r.Context(), "request failed", "err", err, "request_id", requestID(r.Context()))
 		writeProblem(w, r, http.StatusInternalServerError, "internal error; quote the request id when reporting it")

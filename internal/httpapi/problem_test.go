@@ -12,10 +12,12 @@ import (
 	"testing"
 
 	"duikou/internal/apperr"
+	"duikou/internal/sqldb"
 )
 
-// A database or Redis that cannot be reached is the server's passing
-// trouble, not a fault of the request nor a bug: 503 with Retry-After, so
+// A database or Redis that cannot be reached, or a transaction the database
+// gave up (deadlock, serialization), is the server's passing trouble, not a
+// fault of the request nor a bug: 503 with Retry-After, so
 // clients (and the browser's live streams) come back shortly; anything
 // unknown stays a 500.
 func TestUnreachableServicesAnswer503(t *testing.T) {
@@ -27,6 +29,7 @@ func TestUnreachableServicesAnswer503(t *testing.T) {
 	}{
 		"redis or postgres refused the connection": {fmt.Errorf("queue subscribe: %w", refused), http.StatusServiceUnavailable, "5"},
 		"a service said it is unavailable":         {fmt.Errorf("listen: %w", apperr.ErrUnavailable), http.StatusServiceUnavailable, "5"},
+		"the database gave up a deadlocked change": {fmt.Errorf("act: %w: deadlock detected", sqldb.ErrSerialization), http.StatusServiceUnavailable, "5"},
 		"an unknown failure":                       {errors.New("boom"), http.StatusInternalServerError, ""},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -14,8 +14,11 @@ package sqldb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
+
+	"duikou/internal/apperr"
 )
 
 // Dialect names the SQL engine behind a DB, for the few statements that differ.
@@ -43,8 +46,10 @@ var ErrNoRows = errors.New("sqldb: no rows in result set")
 var ErrUniqueViolation = errors.New("sqldb: unique constraint violated")
 
 // ErrSerialization wraps errors the caller may cure by retrying the transaction
-// (serialization failure, deadlock, SQLite busy).
-var ErrSerialization = errors.New("sqldb: transaction conflict, retry")
+// (serialization failure, deadlock, SQLite busy). It is a passing state of
+// the database, so it is also apperr.ErrUnavailable: a request that meets it
+// is told to retry shortly (503), not that the server failed.
+var ErrSerialization = fmt.Errorf("sqldb: transaction conflict, retry: %w", apperr.ErrUnavailable)
 
 // ErrRowChanged is a guarded write's verdict given by the database: the row
 // it was to change is no longer the one its writer read (the expect_one
