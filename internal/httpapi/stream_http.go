@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -44,6 +45,10 @@ const (
 	// The caller is checked once, when the stream opens; a reconnect checks
 	// the session again.
 	defaultStreamMaxAge = 5 * time.Minute
+	// A browser whose stream ended reconnects after streamRetryMin plus up
+	// to streamRetrySpread.
+	streamRetryMin    = time.Second
+	streamRetrySpread = 4 * time.Second
 )
 
 // streamSlots counts each user's open streams on this instance. The cap is
@@ -163,7 +168,11 @@ func serveStream[T any](a *API, w http.ResponseWriter, r *http.Request, open fun
 		}
 		return rc.Flush() == nil
 	}
-	if !send("retry: 2000\nevent: ready\ndata: {}\n\n") {
+	// The reconnection delay is drawn for each stream: when many streams end
+	// at once (Redis went away, an instance stops) their browsers come back
+	// spread over a few seconds, not all in the same instant.
+	retry := streamRetryMin + rand.N(streamRetrySpread)
+	if !send("retry: " + strconv.FormatInt(retry.Milliseconds(), 10) + "\nevent: ready\ndata: {}\n\n") {
 		return
 	}
 	beat := time.NewTicker(a.cfg.StreamHeartbeat)

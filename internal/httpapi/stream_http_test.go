@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -65,8 +67,8 @@ func newStreamHTTPEnv(t *testing.T, db sqldb.DB, conn *kv.Conn) *streamHTTPEnv {
 
 // sseEvent is one event or heartbeat as a client reads it.
 type sseEvent struct {
-	name, id, data string
-	heartbeat      bool
+	name, id, data, retry string
+	heartbeat             bool
 }
 
 // sseClient reads an event stream in the background.
@@ -117,6 +119,8 @@ func openStream(t *testing.T, base, token, path string) (int, *sseClient) {
 				ev.id = strings.TrimPrefix(line, "id: ")
 			case strings.HasPrefix(line, "data: "):
 				ev.data = strings.TrimPrefix(line, "data: ")
+			case strings.HasPrefix(line, "retry: "):
+				ev.retry = strings.TrimPrefix(line, "retry: ")
 			}
 		}
 	}()
@@ -398,5 +402,33 @@ func TestStreamsHTTPEndAtTheirMaximumAge(t *testing.T) {
 	delete(users, "doc") // the session ends: the reconnect is refused
 	if code, _ := openStream(t, srv.URL, "doc", "/api/v1/referrals/stream"); code != http.StatusUnauthorized {
 		t.Errorf("reconnect after the session ended: %d", code)
+	}
+}
+
+// Each stream tells its browser its own reconnection delay, between 1 and 5
+// seconds, so that streams ending together (Redis gone, an instance
+// stopping) do not all come back in the same instant.
+func TestStreamsHTTPSpreadTheirReconnections(t *testing.T) {
+	users := map[string]auth.Principal{}
+	for i := range 24 {
+		users[fmt.Sprint("doc", i)] = auth.Principal{UserID: fmt.Sprint("u", i), HospitalID: "h1", Roles: []auth.Role{auth.CountyDoctor}}
+	}
+	feed := fakeChanges{ch: make(chan queue.Notice)}
+	h := New(Config{StreamHeartbeat: time.Hour, StreamMaxAge: time.Hour}, Deps{Log: slog.New(slog.DiscardHandler), Auth: regTestAuth{users: users}, ReferralStream: feed}).Handler()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	delays := map[string]bool{}
+	for name := range users {
+		_, c := openStream(t, srv.URL, name, "/api/v1/referrals/stream")
+		ev := c.next("ready", nil)
+		c.close()
+		ms, err := strconv.Atoi(ev.retry)
+		if err != nil || ms < 1000 || ms >= 5000 {
+			t.Fatalf("retry %q, want 1000–4999 ms", ev.retry)
+		}
+		delays[ev.retry] = true
+	}
+	if len(delays) < 2 {
+		t.Fatalf("24 streams all told to reconnect after %v", delays)
 	}
 }

@@ -3,7 +3,8 @@
 // re-reads (on the first connection and after every reconnect). EventSource
 // reconnects by itself after a dropped connection; when it gives up (the
 // server answered an error, e.g. after a restart), we open a new one with
-// a growing delay.
+// a growing, jittered delay. The server draws each stream's own
+// reconnection delay (its "retry:" field) for the same reason.
 
 export function live(url, { onReady, on = {}, onState = () => {} }) {
   let es = null;
@@ -32,7 +33,9 @@ export function live(url, { onReady, on = {}, onState = () => {} }) {
       onState("reconnecting");
       if (es.readyState === EventSource.CLOSED) {
         es = null;
-        timer = setTimeout(open, delay);
+        // Jittered, so that screens cut off together do not all come back
+        // in the same instant.
+        timer = setTimeout(open, delay * (0.5 + Math.random()));
         delay = Math.min(delay * 2, 30000);
       }
     };
