@@ -172,10 +172,10 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, id string, versio
 		}
 	}
 	var out User
-	// Roles, the supervisor flag and disabling change what a session may
-	// do: forget the sessions read before, once this has committed.
-	defer s.sessionsChanged(ctx)
 	err := s.store.InTx(ctx, func(ctx context.Context) error {
+		// Roles, the supervisor flag and disabling change what a session
+		// may do: forget the sessions read before, once this has committed.
+		s.sessionsChanged(ctx)
 		cur, err := s.store.User(ctx, id)
 		if err != nil {
 			return err
@@ -241,8 +241,8 @@ func (s *Service) ResetPassword(ctx context.Context, p Principal, id, newPasswor
 		return err
 	}
 	now := s.now()
-	defer s.sessionsChanged(ctx) // the user's sessions end
 	return s.store.InTx(ctx, func(ctx context.Context) error {
+		s.sessionsChanged(ctx) // the user's sessions end
 		if _, err := s.store.User(ctx, id); err != nil {
 			return err
 		}
@@ -333,8 +333,8 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, newP
 	if err != nil {
 		return err
 	}
-	defer s.sessionsChanged(ctx) // the user's other sessions end
 	return s.store.InTx(ctx, func(ctx context.Context) error {
+		s.sessionsChanged(ctx) // the user's other sessions end
 		if err := s.store.SetPasswordHash(ctx, p.UserID, newHash, now); err != nil {
 			return err
 		}

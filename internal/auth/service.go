@@ -16,6 +16,7 @@ import (
 
 	"duikou/internal/apperr"
 	"duikou/internal/audit"
+	"duikou/internal/sqldb"
 )
 
 // Limiter bounds how often a key may act within a window; kv.Limiter is one.
@@ -87,19 +88,25 @@ type Notices interface {
 // it when another instance announces a change (Config.Notices).
 func (s *Service) ForgetSessions() { s.sessions.forget() }
 
-// sessionsChanged is called once a change to sessions or users has
-// committed: this instance forgets at once, the others when the notice
-// reaches them (and within SessionCacheTTL should it not).
+// sessionsChanged is called in the transaction of a change to sessions or
+// users. Once the outermost transaction has committed (a request's
+// idempotency transaction may enclose the change's own), this instance
+// forgets at once, the others when the notice reaches them (and within
+// SessionCacheTTL should it not); a change rolled back announces nothing.
+// Forgetting any earlier would let a read of the old rows, made before the
+// commit, be kept again.
 func (s *Service) sessionsChanged(ctx context.Context) {
-	s.sessions.forget()
-	if s.notices == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if err := s.notices.Raise(ctx); err != nil {
-		s.log.WarnContext(ctx, "session change not announced to other instances; they see it within the session cache's time", "err", err)
-	}
+	sqldb.AfterCommit(ctx, func() {
+		s.sessions.forget()
+		if s.notices == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := s.notices.Raise(ctx); err != nil {
+			s.log.WarnContext(ctx, "session change not announced to other instances; they see it within the session cache's time", "err", err)
+		}
+	})
 }
 
 // touchEvery bounds writes of last_seen_at: at most one per session per minute.
@@ -425,8 +432,8 @@ func (s *Service) Logout(ctx context.Context, p Principal) error {
 		return apperr.ErrUnauthenticated
 	}
 	now := s.now()
-	defer s.sessionsChanged(ctx)
 	return s.store.InTx(ctx, func(ctx context.Context) error {
+		s.sessionsChanged(ctx)
 		if err := s.store.RevokeSession(ctx, p.SessionID, now); err != nil {
 			return err
 		}

@@ -368,3 +368,48 @@ func TestAuthenticateSeesSessionChangesDespiteItsCache(t *testing.T) {
 		}
 	})
 }
+
+// A change made inside a longer transaction (a request's idempotency
+// transaction encloses the change's own) is forgotten when that one
+// commits, not when the change returns: a request that reads the session in
+// between still finds it open, as the database has it, and what it read
+// must not be reused after the commit.
+func TestSessionChangeInAnEnclosingTransactionIsForgottenAtItsCommit(t *testing.T) {
+	t.Parallel()
+	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
+		f := newFixture(t, db, func(c *auth.Config) { c.SessionCache = time.Hour })
+		ctx := context.Background()
+		u := f.createUser(t, "enclosed.logout")
+		res := f.login(t, u.Username, testPassword)
+		err := db.InTx(ctx, func(ctx context.Context) error {
+			if err := f.svc.Logout(ctx, res.Principal); err != nil {
+				return err
+			}
+			if _, err := f.svc.Authenticate(context.Background(), res.Token); err != nil {
+				return fmt.Errorf("another request before the commit: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Authenticate(ctx, res.Token); !errors.Is(err, apperr.ErrUnauthenticated) {
+			t.Fatalf("after the enclosing commit err = %v, want ErrUnauthenticated", err)
+		}
+
+		// Rolled back, the change ends nothing.
+		res = f.login(t, u.Username, testPassword)
+		boom := errors.New("boom")
+		if err := db.InTx(ctx, func(ctx context.Context) error {
+			if err := f.svc.Logout(ctx, res.Principal); err != nil {
+				return err
+			}
+			return boom
+		}); !errors.Is(err, boom) {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Authenticate(ctx, res.Token); err != nil {
+			t.Fatalf("after a rolled-back logout err = %v", err)
+		}
+	})
+}
