@@ -13,25 +13,8 @@ import (
 	"duikou/internal/auth"
 	"duikou/internal/sqldb"
 	"duikou/internal/store"
+	"duikou/internal/testclock"
 )
-
-// testClock is the injected clock: tests move time instead of sleeping.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // recorder keeps audit entries in memory. When fail is set it refuses them,
 // to show that the change it records rolls back too.
@@ -78,7 +61,7 @@ type fixture struct {
 	db       sqldb.DB
 	users    *store.Users
 	svc      *auth.Service
-	clock    *testClock
+	clock    *testclock.Clock
 	rec      *recorder
 	hospital string
 	paired   string
@@ -95,7 +78,7 @@ func newFixture(t *testing.T, db sqldb.DB, tweak ...func(*auth.Config)) *fixture
 	t.Helper()
 	f := &fixture{
 		db: db, users: store.NewUsers(db), rec: &recorder{},
-		clock: &testClock{now: time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)},
+		clock: testclock.New(time.Date(2025, 3, 3, 8, 0, 0, 0, time.UTC)),
 	}
 	f.hospital, f.paired = insertHospital(t, db), insertHospital(t, db)
 	cfg := auth.Config{

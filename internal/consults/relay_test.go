@@ -18,6 +18,7 @@ import (
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
+	"duikou/internal/testclock"
 )
 
 // listener collects one hospital's session notices.
@@ -96,7 +97,7 @@ func TestRelayTellsEveryHospitalTakingPartAndLeavesNoRowBehind(t *testing.T) {
 			consult.ActionInput{Specialists: []consult.Assignment{{SpecialistID: w.cardiologist.UserID, DepartmentID: w.cardio}}})
 		round := w.round(t)
 		late := w.request(t, consult.Emergency)
-		c := &clock{t: w.now.Add(time.Hour)}
+		c := testclock.New(w.now.Add(time.Hour))
 		if n, err := w.watcher(c, consults.WatcherOptions{}).Tick(ctx); err != nil || n != 1 {
 			t.Fatalf("escalated %d (%v), want the late request", n, err)
 		}

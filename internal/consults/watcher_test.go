@@ -20,35 +20,18 @@ import (
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
+	"duikou/internal/testclock"
 	"duikou/referral"
 )
 
-// clock is a settable clock shared by goroutines.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (w *world) watcher(c *clock, opt consults.WatcherOptions) *consults.Watcher {
+func (w *world) watcher(c *testclock.Clock, opt consults.WatcherOptions) *consults.Watcher {
 	opt.Now = c.Now
 	return consults.NewWatcher(w.db, store.NewConsults(w.db), audit.NewLog(store.NewAuditLog(w.db), nil), consult.DefaultDeadlines(), opt)
 }
 
 // leader is one instance's deadline watcher: the referrals' leader loop
 // with the session watcher as its source, under its own lease owner.
-func (w *world) leader(t *testing.T, conn *kv.Conn, owner string, c *clock) (*referrals.Watcher, *kv.Lease) {
+func (w *world) leader(t *testing.T, conn *kv.Conn, owner string, c *testclock.Clock) (*referrals.Watcher, *kv.Lease) {
 	t.Helper()
 	lease, err := kv.NewLease(conn, "referral-deadlines", owner, 15*time.Second)
 	if err != nil {
@@ -162,7 +145,7 @@ func TestSessionWatcherRaisesEachBreachOnceAndNeverChangesTheSession(t *testing.
 			}
 		}
 		before := sessionStates(t, db)
-		c := &clock{}
+		c := testclock.New(time.Time{})
 		wt := w.watcher(c, consults.WatcherOptions{})
 		for _, step := range []struct {
 			at   time.Duration // after the requests
@@ -225,7 +208,7 @@ func TestSessionWatcherWritesTheWebhookRowWithoutThePatient(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		w := newWorld(t, db)
 		s := w.request(t, consult.Emergency)
-		c := &clock{t: w.now.Add(time.Hour)}
+		c := testclock.New(w.now.Add(time.Hour))
 		if n, err := w.watcher(c, consults.WatcherOptions{Webhook: true}).Tick(context.Background()); err != nil || n != 1 {
 			t.Fatalf("raised %d (%v)", n, err)
 		}
@@ -255,7 +238,7 @@ func TestTwoSessionWatchersRaiseEachBreachOnce(t *testing.T) {
 			all = append(all, w.request(t, consult.Emergency))
 		}
 		before := sessionStates(t, db)
-		c := &clock{t: w.now.Add(31 * time.Minute)}
+		c := testclock.New(w.now.Add(31 * time.Minute))
 		conn := kvtest.Embedded(t)
 		one, _ := w.leader(t, conn, "one", c)
 		two, _ := w.leader(t, conn, "two", c)
@@ -339,7 +322,7 @@ func TestSessionWatcherRestartRaisesWhatWasMissedAndRepeatsNothing(t *testing.T)
 		emergency, urgent := w.request(t, consult.Emergency), w.request(t, consult.Urgent)
 		before := sessionStates(t, db)
 		conn := kvtest.Embedded(t)
-		c := &clock{t: w.now.Add(31 * time.Minute)}
+		c := testclock.New(w.now.Add(31 * time.Minute))
 
 		// The first instance runs until the emergency is escalated, then
 		// stops and gives its lease up.
@@ -392,7 +375,7 @@ func TestSessionWatcherStampsRequestsMadeBeforeDeadlinesWereStored(t *testing.T)
 		if _, err := db.Exec(ctx, `UPDATE consult_sessions SET respond_by = NULL WHERE id = $1`, s.ID); err != nil {
 			t.Fatal(err)
 		}
-		c := &clock{t: w.now.Add(31 * time.Minute)}
+		c := testclock.New(w.now.Add(31 * time.Minute))
 		if n, err := w.watcher(c, consults.WatcherOptions{}).Tick(ctx); err != nil || n != 0 {
 			t.Fatalf("an unstamped request was found by the index: %d (%v)", n, err)
 		}

@@ -16,6 +16,7 @@ import (
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
+	"duikou/internal/testclock"
 )
 
 // The escalation webhook delivers session escalations beside the
@@ -35,7 +36,7 @@ func TestEscalationWebhookDeliversSessionEscalations(t *testing.T) {
 			bodies, headers = append(bodies, string(b)), append(headers, r.Header.Clone())
 		}))
 		defer srv.Close()
-		c := &clock{t: w.now.Add(time.Hour)}
+		c := testclock.New(w.now.Add(time.Hour))
 		if n, err := w.watcher(c, consults.WatcherOptions{Webhook: true}).Tick(ctx); err != nil || n != 1 {
 			t.Fatalf("raised %d (%v)", n, err)
 		}

@@ -22,27 +22,10 @@ import (
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
+	"duikou/internal/testclock"
 )
 
 const authHTTPPassword = "first-password-42"
-
-// authHTTPClock is moved by the tests instead of sleeping.
-type authHTTPClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *authHTTPClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *authHTTPClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // authHTTPRecorder keeps audit rows in memory.
 type authHTTPRecorder struct {
@@ -73,7 +56,7 @@ type authHTTPEnv struct {
 	t        *testing.T
 	h        http.Handler
 	svc      *auth.Service
-	clock    *authHTTPClock
+	clock    *testclock.Clock
 	rec      *authHTTPRecorder
 	logs     *bytes.Buffer
 	hospital string
@@ -81,7 +64,7 @@ type authHTTPEnv struct {
 
 func newAuthHTTPEnv(t *testing.T, db sqldb.DB, cfg Config, limiter auth.Limiter) *authHTTPEnv {
 	t.Helper()
-	e := &authHTTPEnv{t: t, clock: &authHTTPClock{now: time.Date(2025, 6, 1, 1, 0, 0, 0, time.UTC)},
+	e := &authHTTPEnv{t: t, clock: testclock.New(time.Date(2025, 6, 1, 1, 0, 0, 0, time.UTC)),
 		rec: &authHTTPRecorder{}, logs: &bytes.Buffer{}}
 	e.hospital = uuid.Must(uuid.NewV7()).String()
 	now := sqldb.Now()

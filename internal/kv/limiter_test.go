@@ -12,29 +12,11 @@ import (
 
 	"duikou/internal/kv"
 	"duikou/internal/kv/kvtest"
+	"duikou/internal/testclock"
 )
 
-// testClock is a clock the test moves; the limiter's windows follow it on
-// both servers.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{t: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newTestClock() *testclock.Clock {
+	return testclock.New(time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC))
 }
 
 // scriptCalls counts the limiter's round trips to Redis (each runs the
@@ -68,7 +50,7 @@ func onBothServers(t *testing.T, test func(t *testing.T, conn *kv.Conn)) {
 }
 
 // instance is one server instance's limiter on the shared Redis.
-func instance(conn *kv.Conn, clock *testClock) *kv.Limiter {
+func instance(conn *kv.Conn, clock *testclock.Clock) *kv.Limiter {
 	l := kv.NewLimiter(conn)
 	l.SetClock(clock.Now)
 	return l

@@ -13,6 +13,7 @@ import (
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
+	"duikou/internal/testclock"
 )
 
 // countingPurgeStore counts the purge's statements.
@@ -63,7 +64,7 @@ func TestOutboxPurgeDeletesPublishedMessagesPastTheRetentionOverBoundedRuns(t *t
 		ctx := context.Background()
 		st := store.NewReferrals(db)
 		now := sqldb.Now()
-		c := &clock{t: now}
+		c := testclock.New(now)
 		type msg struct {
 			key       string
 			created   time.Time
@@ -151,7 +152,7 @@ func TestOutboxPurgeRunsOnTheLeaderOnly(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		ctx := context.Background()
 		st := store.NewReferrals(db)
-		c := &clock{t: sqldb.Now()}
+		c := testclock.New(sqldb.Now())
 		if err := st.EnqueueOutbox(ctx, referrals.TopicChanged, "old", "{}", c.Now().Add(-30*24*time.Hour)); err != nil {
 			t.Fatal(err)
 		}

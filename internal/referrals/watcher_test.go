@@ -20,26 +20,9 @@ import (
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
+	"duikou/internal/testclock"
 	"duikou/referral"
 )
-
-// clock is a settable clock shared by goroutines.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // instance is one app-like setup's deadline watcher: its own database
 // handle, Redis connection and lease owner.
@@ -150,7 +133,7 @@ func TestWatcherRaisesEachBreachOnceAndNeverChangesTheTicket(t *testing.T) {
 		}
 		defer stop()
 
-		c := &clock{t: w.now.Add(59 * time.Minute)}
+		c := testclock.New(w.now.Add(59 * time.Minute))
 		in := newInstance(t, w.db, kvtest.Embedded(t), "one", 15*time.Second, c.Now, referrals.WatcherOptions{})
 		if n := tick(t, in.watcher); n != 0 {
 			t.Fatalf("before any deadline: %d raised", n)
@@ -322,7 +305,7 @@ func TestTwoWatchersRaiseEachBreachOnce(t *testing.T) {
 			tickets = append(tickets, w.act(t, w.doctor, w.draft(t, w.input(w.patient)), referral.Submit, referral.ActionInput{}).ID)
 		}
 		before := states(t, w.db)
-		c := &clock{t: w.now.Add(time.Hour + time.Second)}
+		c := testclock.New(w.now.Add(time.Hour + time.Second))
 		one := newInstance(t, dbs[0], conns[0], "one", 15*time.Second, c.Now, referrals.WatcherOptions{Batch: 3})
 		two := newInstance(t, dbs[1], conns[1], "two", 15*time.Second, c.Now, referrals.WatcherOptions{Batch: 3})
 
@@ -402,7 +385,7 @@ func TestWatcherRestartRaisesWhatWasMissedAndRepeatsNothing(t *testing.T) {
 		first := w.act(t, w.doctor, w.draft(t, w.input(w.patient)), referral.Submit, referral.ActionInput{})
 		second := w.act(t, w.doctor, w.draft(t, w.input(w.patient)), referral.Submit, referral.ActionInput{})
 		before := states(t, w.db)
-		c := &clock{t: w.now.Add(time.Hour + time.Second)}
+		c := testclock.New(w.now.Add(time.Hour + time.Second))
 
 		// The first instance's watcher runs until both claim deadlines are
 		// escalated, then the instance stops (and gives its lease up).
@@ -488,7 +471,7 @@ func TestWatcherStampsTicketsQueuedBeforeDeadlinesWereStored(t *testing.T) {
 		if _, err := db.Exec(ctx, `UPDATE referrals SET claim_by = NULL, decide_by = NULL WHERE id = $1`, r.ID); err != nil {
 			t.Fatal(err)
 		}
-		c := &clock{t: w.now.Add(time.Hour + time.Second)}
+		c := testclock.New(w.now.Add(time.Hour + time.Second))
 		in := newInstance(t, db, kvtest.Embedded(t), "one", 15*time.Second, c.Now, referrals.WatcherOptions{})
 		if n := tick(t, in.watcher); n != 0 {
 			t.Fatalf("an unstamped ticket was found: %d", n)
@@ -515,7 +498,7 @@ func TestWatcherJudgesByTheDomainRule(t *testing.T) {
 			in.Priority = p
 			tickets = append(tickets, w.act(t, w.doctor, w.draft(t, in), referral.Submit, referral.ActionInput{}))
 		}
-		c := &clock{}
+		c := testclock.New(time.Time{})
 		in := newInstance(t, db, kvtest.Embedded(t), "one", 15*time.Second, c.Now, referrals.WatcherOptions{})
 		wantSet := map[string]bool{}
 		for _, after := range []time.Duration{10 * time.Minute, 16 * time.Minute, 31 * time.Minute, 61 * time.Minute,
@@ -574,7 +557,7 @@ func TestWatcherTicksItsSourcesUnderTheSameLease(t *testing.T) {
 		w := newRefWorld(t, db, nil)
 		r := w.act(t, w.doctor, w.draft(t, w.input(w.patient)), referral.Submit, referral.ActionInput{})
 		failing, fine := &fakeSource{fail: fmt.Errorf("storage gone")}, &fakeSource{}
-		c := &clock{t: w.now.Add(time.Hour + time.Second)}
+		c := testclock.New(w.now.Add(time.Hour + time.Second))
 		conn := kvtest.Embedded(t)
 		one := newInstance(t, db, conn, "one", 15*time.Second, c.Now, referrals.WatcherOptions{Sources: []referrals.Source{failing, fine}})
 		two := newInstance(t, db, conn, "two", 15*time.Second, c.Now, referrals.WatcherOptions{Sources: []referrals.Source{fine}})

@@ -17,6 +17,7 @@ import (
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
+	"duikou/internal/testclock"
 	"duikou/referral"
 )
 
@@ -64,7 +65,7 @@ func TestWebhookReceivesEachEscalationRetryingAfterAFailure(t *testing.T) {
 		rc := &receiver{answers: []int{http.StatusInternalServerError}}
 		srv := httptest.NewServer(rc)
 		defer srv.Close()
-		c := &clock{t: w.now.Add(5*time.Minute + time.Second)}
+		c := testclock.New(w.now.Add(5*time.Minute + time.Second))
 		inst := newInstance(t, db, kvtest.Embedded(t), "one", 15*time.Second, c.Now, referrals.WatcherOptions{Webhook: true})
 		hook := referrals.NewWebhook(w.st, srv.URL+"/duikou", referrals.WebhookOptions{Secret: "s3cret", Backoff: 30 * time.Second, Now: c.Now})
 		deliver := func() int {
@@ -144,7 +145,7 @@ func TestWebhookRetriesAnUnreachableReceiverAndKeepsTheMessage(t *testing.T) {
 		w.act(t, w.doctor, w.draft(t, w.input(w.patient)), referral.Submit, referral.ActionInput{})
 		srv := httptest.NewServer(http.NotFoundHandler())
 		srv.Close() // nothing listens there any more
-		c := &clock{t: w.now.Add(time.Hour + time.Second)}
+		c := testclock.New(w.now.Add(time.Hour + time.Second))
 		inst := newInstance(t, db, kvtest.Embedded(t), "one", 15*time.Second, c.Now, referrals.WatcherOptions{Webhook: true})
 		hook := referrals.NewWebhook(w.st, srv.URL, referrals.WebhookOptions{Timeout: time.Second, Backoff: time.Minute, Now: c.Now})
 		tick(t, inst.watcher)
@@ -183,7 +184,7 @@ func enqueueHook(t *testing.T, st *store.Referrals, id string, at time.Time) {
 // the others, and notes when (on the test's clock) each came.
 type timedReceiver struct {
 	mu      sync.Mutex
-	clock   *clock
+	clock   *testclock.Clock
 	failing map[string]bool
 	calls   map[string][]time.Time
 }
@@ -213,7 +214,7 @@ func TestWebhookGivesUpAFailingDeliveryAfterItsAttemptsWhileOthersGoThrough(t *t
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		ctx := context.Background()
 		st := store.NewReferrals(db)
-		c := &clock{t: sqldb.Now()}
+		c := testclock.New(sqldb.Now())
 		rc := &timedReceiver{clock: c, failing: map[string]bool{"bad": true}, calls: map[string][]time.Time{}}
 		srv := httptest.NewServer(rc)
 		defer srv.Close()
@@ -295,7 +296,7 @@ func TestWebhookGivesUpAFailingDeliveryAfterItsAttemptsWhileOthersGoThrough(t *t
 func TestWebhookGivesUpADeliveryPastItsAge(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		st := store.NewReferrals(db)
-		c := &clock{t: sqldb.Now()}
+		c := testclock.New(sqldb.Now())
 		rc := &timedReceiver{clock: c, failing: map[string]bool{"old": true, "young": true}, calls: map[string][]time.Time{}}
 		srv := httptest.NewServer(rc)
 		defer srv.Close()
@@ -319,7 +320,7 @@ func TestWebhookGivesUpADeliveryPastItsAge(t *testing.T) {
 func TestWebhookSlowDeliveryHoldsUpNoOther(t *testing.T) {
 	sqldbtest.ForEach(t, func(t *testing.T, db sqldb.DB) {
 		st := store.NewReferrals(db)
-		c := &clock{t: sqldb.Now()}
+		c := testclock.New(sqldb.Now())
 		release := make(chan struct{})
 		var releaseOnce sync.Once
 		arrived := make(chan string, 4)

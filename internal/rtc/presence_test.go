@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,17 +15,9 @@ import (
 	"duikou/internal/sqldb"
 	"duikou/internal/sqldb/sqldbtest"
 	"duikou/internal/store"
+	"duikou/internal/testclock"
 	"duikou/signaling"
 )
-
-// clock is a settable time shared by the instances and the sweep of a test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // Two instances hold connections to one teaching round. One keeps
 // confirming; the other goes silent (dead, or paused): the sweep closes its
@@ -39,7 +30,7 @@ func TestTheSweepClosesASilentInstancesConnectionsAtTheirLastConfirmation(t *tes
 		ctx := context.Background()
 		st := store.NewConsults(db)
 		t0 := sqldb.Now()
-		clk := &clock{t: t0}
+		clk := testclock.New(t0)
 		room := uuid.NewString()
 		host, guestHospital := uuid.NewString(), uuid.NewString()
 		if err := st.CreateSession(ctx, consult.Session{ID: room, Kind: consult.TeachingRound, Urgency: consult.Routine,
@@ -49,11 +40,11 @@ func TestTheSweepClosesASilentInstancesConnectionsAtTheirLastConfirmation(t *tes
 			t.Fatal(err)
 		}
 		instance := func(id string) *Service {
-			return New(Config{Sessions: st, Audit: &auditLog{}, Instance: id, Now: clk.now})
+			return New(Config{Sessions: st, Audit: &auditLog{}, Instance: id, Now: clk.Now})
 		}
 		live, silent := instance("live"), instance("silent")
 		al := &auditLog{}
-		sweep := NewPresenceSweep(db, st, al, SweepOptions{Batch: 1, Now: clk.now})
+		sweep := NewPresenceSweep(db, st, al, SweepOptions{Batch: 1, Now: clk.Now})
 		at := func(d time.Duration) time.Time { return t0.Add(d) }
 		confirm := func(svcs ...*Service) {
 			t.Helper()
@@ -88,20 +79,20 @@ func TestTheSweepClosesASilentInstancesConnectionsAtTheirLastConfirmation(t *tes
 			return out
 		}
 
-		clk.set(at(30 * time.Second))
+		clk.Set(at(30 * time.Second))
 		confirm(live, silent)
 		if got := seenAt(leaves.ID); !slices.Equal(got, []time.Time{at(30 * time.Second)}) {
 			t.Fatalf("a confirmed connection was last seen at %v", got)
 		}
 		// The silent instance says nothing more; the live one goes on.
 		for _, d := range []time.Duration{time.Minute, 90 * time.Second, 2 * time.Minute} {
-			clk.set(at(d))
+			clk.Set(at(d))
 			confirm(live)
 			if n, err := sweep.Tick(ctx); err != nil || n != 0 || len(al.entries) != 0 {
 				t.Fatalf("at %v, within StaleAfter of the last confirmation: %d %v %+v", d, n, err, al.entries)
 			}
 		}
-		clk.set(at(2*time.Minute + time.Second))
+		clk.Set(at(2*time.Minute + time.Second))
 		if _, err := sweep.Tick(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -121,10 +112,10 @@ func TestTheSweepClosesASilentInstancesConnectionsAtTheirLastConfirmation(t *tes
 		// The silent instance was only paused: the leave it reports now is
 		// later than the sweep's and changes nothing; the participant still
 		// connected is recorded again from its next confirmation.
-		clk.set(at(4 * time.Minute))
+		clk.Set(at(4 * time.Minute))
 		silent.Left(room, leaves.ID, at(3*time.Minute))
 		confirm(silent, live)
-		clk.set(at(5 * time.Minute))
+		clk.Set(at(5 * time.Minute))
 		silent.Left(room, comesBack.ID, at(5*time.Minute))
 		live.Left(room, stays.ID, at(10*time.Minute))
 		if n, err := sweep.Tick(ctx); err != nil || n != 0 || len(al.entries) != 2 {
@@ -184,7 +175,7 @@ func TestTheSweepClosesAConnectionNoInstanceHolds(t *testing.T) {
 		ctx := context.Background()
 		st := store.NewConsults(db)
 		t0 := sqldb.Now()
-		clk := &clock{t: t0}
+		clk := testclock.New(t0)
 		room, host := uuid.NewString(), uuid.NewString()
 		if err := st.CreateSession(ctx, consult.Session{ID: room, Kind: consult.TeachingRound, Urgency: consult.Routine,
 			RequesterID: uuid.NewString(), RequestingHospitalID: host, TargetHospitalID: uuid.NewString(), Question: "查房",
@@ -196,14 +187,14 @@ func TestTheSweepClosesAConnectionNoInstanceHolds(t *testing.T) {
 			VALUES ($1, $2, $3, $4, $5, $5)`, leftover, room, leftoverUser, host, t0); err != nil {
 			t.Fatal(err)
 		}
-		live := New(Config{Sessions: st, Audit: &auditLog{}, Now: clk.now})
+		live := New(Config{Sessions: st, Audit: &auditLog{}, Now: clk.Now})
 		stays := signaling.ParticipantInfo{ID: uuid.NewString(), Hospital: host}
 		live.Joined(room, stays, t0)
 
 		al := &auditLog{}
-		sweep := NewPresenceSweep(db, st, al, SweepOptions{Now: clk.now})
+		sweep := NewPresenceSweep(db, st, al, SweepOptions{Now: clk.Now})
 		for _, d := range []time.Duration{time.Minute, 5 * time.Minute, 10 * time.Minute} {
-			clk.set(t0.Add(d))
+			clk.Set(t0.Add(d))
 			if err := live.Confirm(ctx); err != nil {
 				t.Fatal(err)
 			}
